@@ -1,0 +1,137 @@
+"""AsymTrack network: asymmetric Siamese tracker with a template stream run once and a
+search stream that consumes its cached outputs.
+
+``encode_template`` returns a plain dict of tensors (the template cache) and ``track``
+reads it; the network holds no per-target state, so re-initialising is exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .asymtrack_blocks import ETM, OPE, BasicBlock, ConvEmbed, CrossAttentionBlock
+from .corner_head import CornerHead
+
+STAGE_DIMS = (32, 64, 128)
+
+
+@dataclass(frozen=True)
+class AsymTrackVariant:
+    name: str
+    template_size: int
+    search_size: int
+    stage3_ratios: tuple[int, ...]
+
+    @property
+    def feat_size(self) -> int:
+        return self.search_size // 32
+
+
+VARIANTS: dict[str, AsymTrackVariant] = {
+    "tiny": AsymTrackVariant("tiny", 128, 256, (1,)),
+    "small": AsymTrackVariant("small", 128, 256, (1, 6, 1)),
+    "base": AsymTrackVariant("base", 192, 384, (1, 6, 1)),
+}
+
+# Names of the template-cache tensors, in the order the ONNX graphs carry them.
+CACHE_NAMES = ("etm_params_s2", "etm_params_s3", "attn_k", "attn_v")
+
+
+def get_variant(name: str) -> AsymTrackVariant:
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise ValueError(f"unknown AsymTrack variant {name!r}; expected one of {sorted(VARIANTS)}") from None
+
+
+class Stage(nn.Module):
+    """Basic blocks, then ETM (stages 2, 3), OPE, attention (stage 3), then downsample."""
+
+    def __init__(self, dim: int, out_dim: int, ratios: tuple[int, ...], etm: bool, attention: bool) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = [BasicBlock(dim, r) for r in ratios]
+        if etm:
+            blocks.append(ETM(dim))
+        blocks.append(OPE(dim))
+        if attention:
+            blocks.append(CrossAttentionBlock(dim))
+        self.blocks = nn.ModuleList(blocks)
+        self.downsample = ConvEmbed(dim, out_dim, 3, 2)
+
+    def template_forward(self, z: torch.Tensor, cache: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
+        for blk in self.blocks:
+            if isinstance(blk, ETM):
+                cache[f"etm_params_s{stage}"] = blk.template_params(z)
+            elif isinstance(blk, CrossAttentionBlock):
+                cache["attn_k"], cache["attn_v"] = blk.template_kv(z)
+                return z  # the template stream ends here: nothing downstream uses it
+            else:
+                z = blk(z)
+        return self.downsample(z.permute(0, 3, 1, 2))
+
+    def search_forward(self, x: torch.Tensor, cache: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
+        for blk in self.blocks:
+            if isinstance(blk, ETM):
+                x = blk(x, cache[f"etm_params_s{stage}"])
+            elif isinstance(blk, CrossAttentionBlock):
+                x = blk(x, cache["attn_k"], cache["attn_v"])
+            else:
+                x = blk(x)
+        return self.downsample(x.permute(0, 3, 1, 2))
+
+
+class Backbone(nn.Module):
+    def __init__(self, variant: AsymTrackVariant) -> None:
+        super().__init__()
+        self.patch_embed = ConvEmbed(3, STAGE_DIMS[0], 7, 4)
+        self.layers = nn.ModuleList(
+            [
+                Stage(32, 64, (1, 6), etm=False, attention=False),
+                Stage(64, 128, (1, 6), etm=True, attention=False),
+                Stage(128, 256, variant.stage3_ratios, etm=True, attention=True),
+            ]
+        )
+
+
+class AsymTrack(nn.Module):
+    def __init__(self, variant: str | AsymTrackVariant) -> None:
+        super().__init__()
+        self.variant = variant if isinstance(variant, AsymTrackVariant) else get_variant(variant)
+        self.backbone = Backbone(self.variant)
+        self.bottleneck = nn.Linear(256, 256)
+        self.box_head = CornerHead(256, self.variant.feat_size)
+
+    def encode_template(self, template: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run the template stream once: ETM parameters of stages 2, 3 and attention K/V."""
+        cache: dict[str, torch.Tensor] = {}
+        z = self.backbone.patch_embed(template)
+        for i, stage in enumerate(self.backbone.layers):
+            z = stage.template_forward(z, cache, i + 1)
+        return cache
+
+    def search_features(self, search: torch.Tensor, cache: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = self.backbone.patch_embed(search)
+        for i, stage in enumerate(self.backbone.layers):
+            x = stage.search_forward(x, cache, i + 1)
+        return x
+
+    def track(self, search: torch.Tensor, cache: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        feat = self.bottleneck(self.search_features(search, cache))
+        boxes, score = self.box_head(feat.permute(0, 3, 1, 2))
+        return {"boxes": boxes, "score": score}
+
+    def forward(self, template: torch.Tensor, search: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Joint pass used for training: identical maths to encode_template + track."""
+        return self.track(search, self.encode_template(template))
+
+    def reparameterize(self) -> AsymTrack:
+        """Fold every OPE into its single conv; returns self for chaining."""
+        for m in self.modules():
+            if isinstance(m, OPE) and m.reparam_conv is None:
+                m.reparameterize()
+        return self
+
+

@@ -1,0 +1,193 @@
+"""Building blocks of the AsymTrack backbone (EfficientMod-xxs with ETM and OPE).
+
+Every block works on channels-last tensors ``[B, H, W, C]`` so that the checkpoint's
+Linear / LayerNorm weights apply directly; convolutions permute to NCHW locally.
+Parameter names mirror the official checkpoint so that strict loading works.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _conv_nhwc(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    return conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+class ConvEmbed(nn.Module):
+    """Strided conv + LayerNorm: the stem (7x7 s4) and the stage downsamplers (3x3 s2)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2)
+        self.norm = nn.LayerNorm(c_out)
+
+    def forward(self, x_nchw: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.proj(x_nchw).permute(0, 2, 3, 1))
+
+
+class ContextLayer(nn.Module):
+    """Context branch of the modulation MLP: f -> depthwise 7x7 -> GELU -> g."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.f = nn.Linear(dim, dim)
+        self.g = nn.Linear(dim, dim)
+        self.context_list = nn.ModuleList([nn.Conv2d(dim, dim, 7, padding=3, groups=dim)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.g(F.gelu(_conv_nhwc(self.context_list[0], self.f(x))))
+
+
+class ModulationMlp(nn.Module):
+    """Efficient modulation: fc1(x) (GELU when expanded) times the context, then fc2."""
+
+    def __init__(self, dim: int, ratio: int) -> None:
+        super().__init__()
+        self.ratio = ratio
+        self.fc1 = nn.Linear(dim, dim * ratio)
+        self.fc2 = nn.Linear(dim * ratio, dim)
+        self.context_layer = ContextLayer(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ctx = self.context_layer(x)
+        h = self.fc1(x)
+        if self.ratio > 1:
+            # Tiling (not interleaving) matches how the reference repeats the context.
+            h = F.gelu(h) * ctx.repeat(1, 1, 1, self.ratio)
+        else:
+            h = h * ctx
+        return self.fc2(h)
+
+
+class BasicBlock(nn.Module):
+    """x + gamma * Mlp(LN(x)) with LayerScale gamma."""
+
+    def __init__(self, dim: int, ratio: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.mlp = ModulationMlp(dim, ratio)
+        self.gamma_1 = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.gamma_1 * self.mlp(self.norm(x))
+
+
+class OPE(nn.Module):
+    """Object perception enhancement; three 3x3 branches minus their sigmoid-weighted DC
+    component, foldable into a single 3x3 conv for inference (``reparameterize``)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.rbr_conv = nn.ModuleList([nn.Conv2d(dim, dim, 3, padding=1, bias=False) for _ in range(3)])
+        self.theta = nn.Parameter(torch.zeros(1))
+        self.ibe_scale = nn.Parameter(torch.ones(dim))
+        self.ln = nn.LayerNorm(dim)
+        self.reparam_conv: nn.Conv2d | None = None
+
+    def fused_weight(self) -> torch.Tensor:
+        w = torch.stack([c.weight for c in self.rbr_conv]).sum(0)
+        dc = w.sum(dim=(2, 3))
+        return w - torch.sigmoid(self.theta) * F.pad(dc[:, :, None, None], (1, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xc = x.permute(0, 3, 1, 2)
+        if self.reparam_conv is not None:
+            out = self.reparam_conv(xc)
+        else:  # training form: the same maths, differentiable in the branch weights
+            out = F.conv2d(xc, self.fused_weight(), padding=1)
+        return x + self.ibe_scale * F.relu(self.ln(out.permute(0, 2, 3, 1)))
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        dim = self.ln.normalized_shape[0]
+        conv = nn.Conv2d(dim, dim, 3, padding=1, bias=False)
+        conv.weight.copy_(self.fused_weight())
+        self.reparam_conv = conv
+        del self.rbr_conv
+        del self.theta
+
+
+class DynamicKernelConv(nn.Module):
+    """Template-conditioned separable conv on the search kernels (ETM step 3)."""
+
+    def __init__(self, dim: int, n: int) -> None:
+        super().__init__()
+        self.weight_linear = nn.Linear(dim, n + 3)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, k_x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        # params [B, n, n+3]: per row a 1x3 depthwise kernel along C, then an n x n mixing.
+        c = k_x.shape[-1]
+        padded = F.pad(k_x, (1, 1))
+        dw = sum(params[..., t : t + 1] * padded[..., t : t + c] for t in range(3))
+        return self.norm(torch.matmul(params[..., 3:], F.relu(dw)))
+
+
+class ETM(nn.Module):
+    """Efficient template modulation: the search stream is modulated by kernels that the
+    template stream produced once. Unused reference parameters are kept for strict loading."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        n = dim // 32
+        self.pre_kernels = nn.Linear(dim, n)
+        self.pre_kernels_x = nn.Linear(dim, n)
+        self.post_kernels = nn.Linear(n, dim)  # unused by the reference forward
+        self.downsample = ConvEmbed(dim, dim, 3, 1)  # unused by the reference forward
+        self.proj_Cto1 = nn.Linear(dim, 1)
+        self.ln = nn.LayerNorm(dim)
+        self.conv_att = DynamicKernelConv(dim, n)
+
+    def template_params(self, z: torch.Tensor) -> torch.Tensor:
+        """Everything ETM needs from the template: the dynamic-conv parameters [B, n, n+3]."""
+        tokens = z.flatten(1, 2)
+        k_z = torch.matmul(self.pre_kernels(tokens).transpose(1, 2), tokens)
+        return self.conv_att.weight_linear(k_z.detach())
+
+    def forward(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        b, h, w, c = x.shape
+        tokens = x.reshape(b, h * w, c)
+        a_x = self.pre_kernels_x(tokens)
+        k_hat = self.conv_att(torch.matmul(a_x.transpose(1, 2), tokens), params)
+        gate = torch.sigmoid(torch.matmul(self.proj_Cto1(k_hat).transpose(1, 2), k_hat))
+        y = torch.matmul(a_x, k_hat) * gate
+        return x + F.relu(self.ln(y)).reshape(b, h, w, c)
+
+
+class CrossAttentionBlock(nn.Module):
+    """Pre-LN transformer block whose search queries attend over search + cached template
+    keys/values; only the search tokens are kept."""
+
+    def __init__(self, dim: int, heads: int = 8, head_dim: int = 32, mlp_ratio: int = 4) -> None:
+        super().__init__()
+        self.heads, self.head_dim = heads, head_dim
+        inner = heads * head_dim
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.Module()
+        self.attn.qkv = nn.Linear(dim, 3 * inner, bias=False)
+        self.attn.proj = nn.Linear(inner, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Module()
+        self.mlp.fc1 = nn.Linear(dim, dim * mlp_ratio)
+        self.mlp.fc2 = nn.Linear(dim * mlp_ratio, dim)
+
+    def _qkv(self, tokens: torch.Tensor) -> torch.Tensor:
+        b, n, _ = tokens.shape
+        qkv = self.attn.qkv(self.norm1(tokens)).reshape(b, n, 3, self.heads, self.head_dim)
+        return qkv.permute(2, 0, 3, 1, 4)  # [3, B, heads, N, head_dim]
+
+    def template_kv(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        qkv = self._qkv(z.flatten(1, 2))
+        return qkv[1], qkv[2]
+
+    def forward(self, x: torch.Tensor, k_z: torch.Tensor, v_z: torch.Tensor) -> torch.Tensor:
+        b, h, w, c = x.shape
+        tokens = x.reshape(b, h * w, c)
+        q, k, v = self._qkv(tokens)
+        attn = F.scaled_dot_product_attention(q, torch.cat([k, k_z], 2), torch.cat([v, v_z], 2))
+        tokens = tokens + self.attn.proj(attn.transpose(1, 2).reshape(b, h * w, -1))
+        tokens = tokens + self.mlp.fc2(F.gelu(self.mlp.fc1(self.norm2(tokens))))
+        return tokens.reshape(b, h, w, c)
