@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..engines.spec import ModelSpec
 from .asymtrack_blocks import ETM, OPE, BasicBlock, ConvEmbed, CrossAttentionBlock
 from .corner_head import CornerHead
 
@@ -135,3 +136,18 @@ class AsymTrack(nn.Module):
         return self
 
 
+
+
+def model_spec(variant: str | AsymTrackVariant, precision: str = "fp32") -> ModelSpec:
+    """The deployment contract of a variant: input sizes and the reference crop factors."""
+    v = variant if isinstance(variant, AsymTrackVariant) else get_variant(variant)
+    return ModelSpec(
+        family="asymtrack",
+        variant=v.name,
+        template_size=v.template_size,
+        search_size=v.search_size,
+        template_factor=2.0,
+        search_factor=4.0,
+        cache_names=CACHE_NAMES,
+        precision=precision,
+    )

@@ -1,0 +1,94 @@
+"""ONNX Runtime engine over an exported model directory (template.onnx, search.onnx,
+model.json), with TensorRT / CUDA / CPU providers in a configurable order."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from .spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+PROVIDER_ALIASES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+
+
+def resolve_providers(
+    wanted: Sequence[str], trt_cache_dir: str | None = None, fp16: bool = False
+) -> list[str | tuple[str, dict]]:
+    """Keep the wanted providers this onnxruntime build has, in order; CPU always last."""
+    available = set(ort.get_available_providers())
+    chosen: list[str | tuple[str, dict]] = []
+    for name in wanted:
+        full = PROVIDER_ALIASES.get(name.lower(), name)
+        if full not in PROVIDER_ALIASES.values():
+            raise ValueError(f"unknown execution provider {name!r}; use tensorrt, cuda or cpu")
+        if full not in available:
+            log.warning("execution provider %s is not available here; skipping it", full)
+            continue
+        if full == "TensorrtExecutionProvider":
+            opts: dict = {"trt_fp16_enable": fp16}
+            if trt_cache_dir:
+                Path(trt_cache_dir).mkdir(parents=True, exist_ok=True)
+                opts.update(trt_engine_cache_enable=True, trt_engine_cache_path=str(trt_cache_dir))
+            chosen.append((full, opts))
+        elif full not in [c if isinstance(c, str) else c[0] for c in chosen]:
+            chosen.append(full)
+    if "CPUExecutionProvider" not in chosen:
+        chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+class OnnxEngine:
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        providers: Sequence[str] = ("tensorrt", "cuda", "cpu"),
+        threads: int = 0,
+        trt_cache_dir: str | None = None,
+        fp16: bool = False,
+    ) -> None:
+        model_dir = Path(model_dir)
+        self.spec = ModelSpec.from_json(model_dir / "model.json")
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads
+        chosen = resolve_providers(providers, trt_cache_dir, fp16)
+        self._template = self._session(model_dir / "template.onnx", opts, chosen)
+        self._search = self._session(model_dir / "search.onnx", opts, chosen)
+        self.provider = self._search.get_providers()[0]
+        self._output_names = [o.name for o in self._search.get_outputs()]
+
+    @staticmethod
+    def _session(path: Path, opts: ort.SessionOptions, providers: list) -> ort.InferenceSession:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing exported graph")
+        return ort.InferenceSession(str(path), opts, providers=providers)
+
+    def encode_template(self, inputs: dict[str, np.ndarray]) -> ort.IOBinding:
+        """Runs the template graph and binds its outputs to the search graph's inputs once,
+        so a frame only binds the search crop."""
+        names = [o.name for o in self._template.get_outputs()]
+        values = self._template.run(names, inputs)
+        binding = self._search.io_binding()
+        for name, value in zip(names, values):
+            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value))
+        for name in self._output_names:
+            binding.bind_output(name)
+        return binding
+
+    def track(self, inputs: dict[str, np.ndarray], cache: ort.IOBinding) -> dict[str, np.ndarray]:
+        for name, value in inputs.items():
+            cache.bind_cpu_input(name, value)
+        self._search.run_with_iobinding(cache)
+        return dict(zip(self._output_names, cache.copy_outputs_to_cpu()))

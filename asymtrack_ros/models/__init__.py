@@ -1,0 +1,1 @@
+"""Tracking networks (ROS-free)."""

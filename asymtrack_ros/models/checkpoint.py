@@ -1,0 +1,64 @@
+"""Official AsymTrack checkpoints (``AsymTrack_ep0500.pth.tar``) to deploy-form networks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .asymtrack import VARIANTS, AsymTrack, get_variant
+from .safe_pickle import CheckpointError, foreign_state, read_checkpoint
+
+
+def state_dict_of(ckpt: Any, path: Path) -> dict[str, torch.Tensor]:
+    """The network weights of an official file (key ``net``) or of a bare state dict."""
+    state = ckpt.get("net", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: no AsymTrack state dict inside (expected a dict with key 'net')")
+    return {k.removeprefix("module."): v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def recorded_variant(ckpt: Any) -> str | None:
+    """The variant the training run recorded (``settings.config_name``), when present."""
+    if not isinstance(ckpt, dict):
+        return None
+    name = ckpt.get("variant") or foreign_state(ckpt.get("settings")).get("config_name")
+    return name if name in VARIANTS else None
+
+
+def _stage3_blocks(state: dict[str, torch.Tensor]) -> int:
+    prefix = "backbone.layers.2.blocks."
+    return len({k[len(prefix) :].split(".")[0] for k in state if k.startswith(prefix)})
+
+
+def load_checkpoint(path: str | Path, variant: str | None = None) -> AsymTrack:
+    """Load an official (training-form) or deploy-form checkpoint, strictly, in eval/deploy
+    form. ``variant`` defaults to the one the file records; a mismatch is an error."""
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    state = state_dict_of(ckpt, path)
+    recorded = recorded_variant(ckpt)
+    if variant is None:
+        variant = recorded or ("tiny" if _stage3_blocks(state) == 4 else None)
+        if variant is None:
+            raise CheckpointError(f"{path}: records no variant; pass one of {sorted(VARIANTS)}")
+    get_variant(variant)
+    if recorded is not None and recorded != variant:
+        raise CheckpointError(f"{path}: checkpoint is AsymTrack-{recorded}, asked for AsymTrack-{variant}")
+    net = AsymTrack(variant)
+    if any(k.endswith("reparam_conv.weight") for k in state):
+        net.reparameterize()
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: keys do not match AsymTrack-{variant} ({len(missing)} missing, e.g. {missing[:3]}; "
+            f"{len(unexpected)} unexpected, e.g. {unexpected[:3]}); is it another variant?"
+        )
+    bad = [k for k, v in state.items() if v.shape != expected[k].shape]
+    if bad:
+        raise CheckpointError(f"{path}: tensor shapes differ from AsymTrack-{variant} at {bad[:3]}")
+    net.load_state_dict(state, strict=True)
+    return net.reparameterize().eval()
