@@ -9,6 +9,7 @@ plus every cache tensor under the same names and returns ``boxes`` and ``score``
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,22 +54,35 @@ def export_onnx(
     net: nn.Module, spec: ModelSpec, out_dir: str | Path, example: dict[str, torch.Tensor], fp16: bool = False
 ) -> Path:
     """Write template.onnx, search.onnx and model.json for ``net`` (eval/deploy form).
-    ``example`` holds one batch-1 tensor per template and search input name."""
+    ``example`` holds one batch-1 tensor per template and search input name.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     net = net.eval().half() if fp16 else net.float().eval()
     tmpl_args = tuple(example[n] for n in spec.template_inputs)
-    with torch.no_grad():
+    # The TorchScript exporter is deliberate (no onnxscript needed, stable op set); its
+    # deprecation and tracer notices are noise for users of this fixed-shape graph.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         cache_graph = _TemplateGraph(net, spec, fp16)
         cache = cache_graph(*tmpl_args)
         torch.onnx.export(
-            cache_graph, tmpl_args, str(out_dir / "template.onnx"), dynamo=False, opset_version=OPSET,
-            input_names=list(spec.template_inputs), output_names=list(spec.cache_names),
+            cache_graph,
+            tmpl_args,
+            str(out_dir / "template.onnx"),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=list(spec.template_inputs),
+            output_names=list(spec.cache_names),
         )
         search_args = tuple(example[n] for n in spec.search_inputs) + tuple(cache)
         torch.onnx.export(
-            _SearchGraph(net, spec, fp16), search_args, str(out_dir / "search.onnx"), dynamo=False,
-            opset_version=OPSET, input_names=list(spec.search_inputs) + list(spec.cache_names),
+            _SearchGraph(net, spec, fp16),
+            search_args,
+            str(out_dir / "search.onnx"),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=list(spec.search_inputs) + list(spec.cache_names),
             output_names=list(spec.outputs),
         )
     for name in ("template.onnx", "search.onnx"):

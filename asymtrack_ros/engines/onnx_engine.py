@@ -1,5 +1,6 @@
 """ONNX Runtime engine over an exported model directory (template.onnx, search.onnx,
-model.json), with TensorRT / CUDA / CPU providers in a configurable order."""
+model.json), with TensorRT / CUDA / CPU providers in a configurable order.
+"""
 
 from __future__ import annotations
 
@@ -77,7 +78,8 @@ class OnnxEngine:
 
     def encode_template(self, inputs: dict[str, np.ndarray]) -> ort.IOBinding:
         """Runs the template graph and binds its outputs to the search graph's inputs once,
-        so a frame only binds the search crop."""
+        so a frame only binds the search crop.
+        """
         names = [o.name for o in self._template.get_outputs()]
         values = self._template.run(names, inputs)
         binding = self._search.io_binding()

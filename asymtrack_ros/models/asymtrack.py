@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..engines.spec import ModelSpec
-from .asymtrack_blocks import ETM, OPE, BasicBlock, ConvEmbed, CrossAttentionBlock
+from .asymtrack_blocks import ETM, HW, OPE, BasicBlock, ConvEmbed, CrossAttentionBlock, to_nchw
 from .corner_head import CornerHead
 
 STAGE_DIMS = (32, 64, 128)
@@ -62,26 +62,30 @@ class Stage(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.downsample = ConvEmbed(dim, out_dim, 3, 2)
 
-    def template_forward(self, z: torch.Tensor, cache: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
+    def template_forward(
+        self, z: torch.Tensor, hw: HW, cache: dict[str, torch.Tensor], stage: int
+    ) -> tuple[torch.Tensor, HW]:
         for blk in self.blocks:
             if isinstance(blk, ETM):
                 cache[f"etm_params_s{stage}"] = blk.template_params(z)
             elif isinstance(blk, CrossAttentionBlock):
                 cache["attn_k"], cache["attn_v"] = blk.template_kv(z)
-                return z  # the template stream ends here: nothing downstream uses it
+                return z, hw  # the template stream ends here: nothing downstream uses it
             else:
-                z = blk(z)
-        return self.downsample(z.permute(0, 3, 1, 2))
+                z = blk(z, hw)
+        return self.downsample(to_nchw(z, hw))
 
-    def search_forward(self, x: torch.Tensor, cache: dict[str, torch.Tensor], stage: int) -> torch.Tensor:
+    def search_forward(
+        self, x: torch.Tensor, hw: HW, cache: dict[str, torch.Tensor], stage: int
+    ) -> tuple[torch.Tensor, HW]:
         for blk in self.blocks:
             if isinstance(blk, ETM):
                 x = blk(x, cache[f"etm_params_s{stage}"])
             elif isinstance(blk, CrossAttentionBlock):
                 x = blk(x, cache["attn_k"], cache["attn_v"])
             else:
-                x = blk(x)
-        return self.downsample(x.permute(0, 3, 1, 2))
+                x = blk(x, hw)
+        return self.downsample(to_nchw(x, hw))
 
 
 class Backbone(nn.Module):
@@ -108,20 +112,21 @@ class AsymTrack(nn.Module):
     def encode_template(self, template: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run the template stream once: ETM parameters of stages 2, 3 and attention K/V."""
         cache: dict[str, torch.Tensor] = {}
-        z = self.backbone.patch_embed(template)
+        z, hw = self.backbone.patch_embed(template)
         for i, stage in enumerate(self.backbone.layers):
-            z = stage.template_forward(z, cache, i + 1)
+            z, hw = stage.template_forward(z, hw, cache, i + 1)
         return cache
 
-    def search_features(self, search: torch.Tensor, cache: dict[str, torch.Tensor]) -> torch.Tensor:
-        x = self.backbone.patch_embed(search)
+    def search_features(self, search: torch.Tensor, cache: dict[str, torch.Tensor]) -> tuple[torch.Tensor, HW]:
+        """Backbone output as tokens [B, H*W, 256] and its map size."""
+        x, hw = self.backbone.patch_embed(search)
         for i, stage in enumerate(self.backbone.layers):
-            x = stage.search_forward(x, cache, i + 1)
-        return x
+            x, hw = stage.search_forward(x, hw, cache, i + 1)
+        return x, hw
 
     def track(self, search: torch.Tensor, cache: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        feat = self.bottleneck(self.search_features(search, cache))
-        boxes, score = self.box_head(feat.permute(0, 3, 1, 2))
+        feat, hw = self.search_features(search, cache)
+        boxes, score = self.box_head(to_nchw(self.bottleneck(feat), hw))
         return {"boxes": boxes, "score": score}
 
     def forward(self, template: torch.Tensor, search: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -129,13 +134,13 @@ class AsymTrack(nn.Module):
         return self.track(search, self.encode_template(template))
 
     def reparameterize(self) -> AsymTrack:
-        """Fold every OPE into its single conv; returns self for chaining."""
+        """Deploy form: every OPE folded into its single conv, LayerScale into fc2.
+        Idempotent; returns self for chaining.
+        """
         for m in self.modules():
-            if isinstance(m, OPE) and m.reparam_conv is None:
+            if (isinstance(m, OPE) and m.reparam_conv is None) or (isinstance(m, BasicBlock) and m.gamma_1 is not None):
                 m.reparameterize()
         return self
-
-
 
 
 def model_spec(variant: str | AsymTrackVariant, precision: str = "fp32") -> ModelSpec:

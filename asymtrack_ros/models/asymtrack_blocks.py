@@ -1,7 +1,9 @@
 """Building blocks of the AsymTrack backbone (EfficientMod-xxs with ETM and OPE).
 
-Every block works on channels-last tensors ``[B, H, W, C]`` so that the checkpoint's
-Linear / LayerNorm weights apply directly; convolutions permute to NCHW locally.
+Every block works on token tensors ``[B, N, C]`` (N = H*W, row-major) so that the
+checkpoint's Linear / LayerNorm weights apply directly and ONNX Runtime can fuse
+bias+GELU and residual+LayerNorm (its fusions want rank-3 tensors); convolutions
+reshape to NCHW locally, given the feature map size ``hw``.
 Parameter names mirror the official checkpoint so that strict loading works.
 """
 
@@ -11,9 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+HW = tuple[int, int]
 
-def _conv_nhwc(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    return conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+def to_nchw(x: torch.Tensor, hw: HW) -> torch.Tensor:
+    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], hw[0], hw[1])
+
+
+def to_tokens(x: torch.Tensor) -> torch.Tensor:
+    return x.flatten(2).transpose(1, 2)
 
 
 class ConvEmbed(nn.Module):
@@ -24,8 +32,9 @@ class ConvEmbed(nn.Module):
         self.proj = nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2)
         self.norm = nn.LayerNorm(c_out)
 
-    def forward(self, x_nchw: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.proj(x_nchw).permute(0, 2, 3, 1))
+    def forward(self, x_nchw: torch.Tensor) -> tuple[torch.Tensor, HW]:
+        y = self.proj(x_nchw)
+        return self.norm(to_tokens(y)), (y.shape[2], y.shape[3])
 
 
 class ContextLayer(nn.Module):
@@ -37,8 +46,8 @@ class ContextLayer(nn.Module):
         self.g = nn.Linear(dim, dim)
         self.context_list = nn.ModuleList([nn.Conv2d(dim, dim, 7, padding=3, groups=dim)])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.g(F.gelu(_conv_nhwc(self.context_list[0], self.f(x))))
+    def forward(self, x: torch.Tensor, hw: HW) -> torch.Tensor:
+        return self.g(F.gelu(to_tokens(self.context_list[0](to_nchw(self.f(x), hw)))))
 
 
 class ModulationMlp(nn.Module):
@@ -51,33 +60,43 @@ class ModulationMlp(nn.Module):
         self.fc2 = nn.Linear(dim * ratio, dim)
         self.context_layer = ContextLayer(dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ctx = self.context_layer(x)
+    def forward(self, x: torch.Tensor, hw: HW) -> torch.Tensor:
+        ctx = self.context_layer(x, hw)
         h = self.fc1(x)
         if self.ratio > 1:
-            # Tiling (not interleaving) matches how the reference repeats the context.
-            h = F.gelu(h) * ctx.repeat(1, 1, 1, self.ratio)
+            # The reference tiles the context r times along channels (concatenation, not
+            # interleaving); a broadcast over an [r, C] view is the same without the copy.
+            shape = h.shape
+            h = (F.gelu(h).reshape(*shape[:-1], self.ratio, -1) * ctx.unsqueeze(-2)).reshape(shape)
         else:
             h = h * ctx
         return self.fc2(h)
 
 
 class BasicBlock(nn.Module):
-    """x + gamma * Mlp(LN(x)) with LayerScale gamma."""
+    """x + gamma * Mlp(LN(x)) with LayerScale gamma (folded into fc2 for inference)."""
 
     def __init__(self, dim: int, ratio: int) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         self.mlp = ModulationMlp(dim, ratio)
-        self.gamma_1 = nn.Parameter(torch.ones(dim))
+        self.gamma_1: nn.Parameter | None = nn.Parameter(torch.ones(dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.gamma_1 * self.mlp(self.norm(x))
+    def forward(self, x: torch.Tensor, hw: HW) -> torch.Tensor:
+        y = self.mlp(self.norm(x), hw)
+        return x + (y if self.gamma_1 is None else self.gamma_1 * y)
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        self.mlp.fc2.weight.mul_(self.gamma_1[:, None])
+        self.mlp.fc2.bias.mul_(self.gamma_1)
+        self.gamma_1 = None
 
 
 class OPE(nn.Module):
     """Object perception enhancement; three 3x3 branches minus their sigmoid-weighted DC
-    component, foldable into a single 3x3 conv for inference (``reparameterize``)."""
+    component, foldable into a single 3x3 conv for inference (``reparameterize``).
+    """
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -92,13 +111,13 @@ class OPE(nn.Module):
         dc = w.sum(dim=(2, 3))
         return w - torch.sigmoid(self.theta) * F.pad(dc[:, :, None, None], (1, 1, 1, 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xc = x.permute(0, 3, 1, 2)
+    def forward(self, x: torch.Tensor, hw: HW) -> torch.Tensor:
+        xc = to_nchw(x, hw)
         if self.reparam_conv is not None:
             out = self.reparam_conv(xc)
         else:  # training form: the same maths, differentiable in the branch weights
             out = F.conv2d(xc, self.fused_weight(), padding=1)
-        return x + self.ibe_scale * F.relu(self.ln(out.permute(0, 2, 3, 1)))
+        return x + self.ibe_scale * F.relu(self.ln(to_tokens(out)))
 
     @torch.no_grad()
     def reparameterize(self) -> None:
@@ -128,7 +147,8 @@ class DynamicKernelConv(nn.Module):
 
 class ETM(nn.Module):
     """Efficient template modulation: the search stream is modulated by kernels that the
-    template stream produced once. Unused reference parameters are kept for strict loading."""
+    template stream produced once. Unused reference parameters are kept for strict loading.
+    """
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -143,23 +163,20 @@ class ETM(nn.Module):
 
     def template_params(self, z: torch.Tensor) -> torch.Tensor:
         """Everything ETM needs from the template: the dynamic-conv parameters [B, n, n+3]."""
-        tokens = z.flatten(1, 2)
-        k_z = torch.matmul(self.pre_kernels(tokens).transpose(1, 2), tokens)
+        k_z = torch.matmul(self.pre_kernels(z).transpose(1, 2), z)
         return self.conv_att.weight_linear(k_z.detach())
 
     def forward(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        b, h, w, c = x.shape
-        tokens = x.reshape(b, h * w, c)
-        a_x = self.pre_kernels_x(tokens)
-        k_hat = self.conv_att(torch.matmul(a_x.transpose(1, 2), tokens), params)
+        a_x = self.pre_kernels_x(x)
+        k_hat = self.conv_att(torch.matmul(a_x.transpose(1, 2), x), params)
         gate = torch.sigmoid(torch.matmul(self.proj_Cto1(k_hat).transpose(1, 2), k_hat))
-        y = torch.matmul(a_x, k_hat) * gate
-        return x + F.relu(self.ln(y)).reshape(b, h, w, c)
+        return x + F.relu(self.ln(torch.matmul(a_x, k_hat) * gate))
 
 
 class CrossAttentionBlock(nn.Module):
     """Pre-LN transformer block whose search queries attend over search + cached template
-    keys/values; only the search tokens are kept."""
+    keys/values; only the search tokens are kept.
+    """
 
     def __init__(self, dim: int, heads: int = 8, head_dim: int = 32, mlp_ratio: int = 4) -> None:
         super().__init__()
@@ -180,14 +197,11 @@ class CrossAttentionBlock(nn.Module):
         return qkv.permute(2, 0, 3, 1, 4)  # [3, B, heads, N, head_dim]
 
     def template_kv(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        qkv = self._qkv(z.flatten(1, 2))
+        qkv = self._qkv(z)
         return qkv[1], qkv[2]
 
     def forward(self, x: torch.Tensor, k_z: torch.Tensor, v_z: torch.Tensor) -> torch.Tensor:
-        b, h, w, c = x.shape
-        tokens = x.reshape(b, h * w, c)
-        q, k, v = self._qkv(tokens)
-        attn = F.scaled_dot_product_attention(q, torch.cat([k, k_z], 2), torch.cat([v, v_z], 2))
-        tokens = tokens + self.attn.proj(attn.transpose(1, 2).reshape(b, h * w, -1))
-        tokens = tokens + self.mlp.fc2(F.gelu(self.mlp.fc1(self.norm2(tokens))))
-        return tokens.reshape(b, h, w, c)
+        qkv = self._qkv(x)
+        attn = F.scaled_dot_product_attention(qkv[0], torch.cat([qkv[1], k_z], 2), torch.cat([qkv[2], v_z], 2))
+        x = x + self.attn.proj(attn.transpose(1, 2).flatten(2))
+        return x + self.mlp.fc2(F.gelu(self.mlp.fc1(self.norm2(x))))

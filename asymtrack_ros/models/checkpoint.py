@@ -34,7 +34,8 @@ def _stage3_blocks(state: dict[str, torch.Tensor]) -> int:
 
 def load_checkpoint(path: str | Path, variant: str | None = None) -> AsymTrack:
     """Load an official (training-form) or deploy-form checkpoint, strictly, in eval/deploy
-    form. ``variant`` defaults to the one the file records; a mismatch is an error."""
+    form. ``variant`` defaults to the one the file records; a mismatch is an error.
+    """
     path = Path(path)
     ckpt = read_checkpoint(path)
     state = state_dict_of(ckpt, path)

@@ -1,0 +1,164 @@
+"""``asymtrack`` command line: export, track, bench."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .models.asymtrack import VARIANTS
+
+
+def _box(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected x,y,w,h numbers, got {text!r}") from None
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError(f"expected 4 values x,y,w,h, got {len(values)}")
+    return values
+
+
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="exported model directory or checkpoint file")
+    p.add_argument("--variant", choices=sorted(VARIANTS), help="default: what the checkpoint records")
+    p.add_argument("--engine", default="auto", choices=("auto", "torch", "onnxruntime"))
+    p.add_argument("--providers", default="tensorrt,cuda,cpu", help="onnxruntime providers, in order")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("--fp16", action="store_true")
+    p.add_argument("--trt-cache", help="TensorRT engine cache directory")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from .export import export_onnx, max_abs_diff
+    from .models.asymtrack import model_spec
+    from .models.checkpoint import load_checkpoint
+
+    net = load_checkpoint(args.checkpoint, args.variant)
+    spec = model_spec(net.variant)
+    gen = torch.Generator().manual_seed(0)
+    example = {
+        "template": torch.randn(1, 3, spec.template_size, spec.template_size, generator=gen),
+        "search": torch.randn(1, 3, spec.search_size, spec.search_size, generator=gen),
+    }
+    out = export_onnx(net, spec, args.out, example, fp16=args.fp16)
+    from .engines.onnx_engine import OnnxEngine
+
+    engine = OnnxEngine(out, providers=["cpu"])
+    got = engine.track(
+        {"search": example["search"].numpy()}, engine.encode_template({"template": example["template"].numpy()})
+    )
+    with torch.no_grad():
+        ref = {
+            k: v.numpy()
+            for k, v in net.float().track(example["search"], net.encode_template(example["template"])).items()
+        }
+    diff = max_abs_diff(ref, got)
+    print(f"exported AsymTrack-{spec.variant} to {out} (onnxruntime CPU vs torch: max |diff| {diff:.2e})")
+    return 0
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    import cv2
+    import numpy as np
+
+    from .engines.factory import create_tracker, load_engine
+    from .sequences import groundtruth_of, open_frames, read_boxes, write_boxes
+    from .tracking.draw import draw_track
+    from .tracking.run import run_sequence
+    from .tracking.tracker import TrackerParams
+
+    source = open_frames(args.input)
+    init = args.init
+    if init is None:
+        gt = groundtruth_of(args.input)
+        if gt is None:
+            raise SystemExit("--init x,y,w,h is required (no groundtruth_rect.txt beside the frames)")
+        init = tuple(read_boxes(gt)[0])
+    engine = load_engine(
+        args.model,
+        args.engine,
+        args.variant,
+        args.providers.split(","),
+        args.device,
+        args.fp16,
+        trt_cache_dir=args.trt_cache,
+    )
+    tracker = create_tracker(engine, TrackerParams(bgr_input=True))
+    writer = None
+
+    def on_frame(frame, result) -> None:
+        nonlocal writer
+        if args.out_video is None:
+            return
+        if writer is None:
+            h, w = frame.shape[:2]
+            writer = cv2.VideoWriter(str(args.out_video), cv2.VideoWriter_fourcc(*"mp4v"), source.fps, (w, h))
+        writer.write(draw_track(frame, result.box, result.state, result.score))
+
+    run = run_sequence(tracker, source, init, total=source.count, on_frame=on_frame)
+    if writer is not None:
+        writer.release()
+    if args.out_boxes:
+        write_boxes(args.out_boxes, np.asarray(run.boxes))
+    if run.update_s:
+        ms = 1000 * float(np.median(run.update_s))
+        print(f"{len(run.boxes)} frames, median tracker time {ms:.1f} ms ({engine.name} {engine.provider})")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import format_report, run_bench
+
+    report = run_bench(args.variant, frames=args.frames, checkpoint=args.model)
+    print(format_report(report))
+    if args.json:
+        import json
+
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asymtrack", description="AsymTrack tracking tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("export", help="export a checkpoint to template.onnx, search.onnx, model.json")
+    p.add_argument("checkpoint")
+    p.add_argument("--variant", choices=sorted(VARIANTS))
+    p.add_argument("--out", required=True)
+    p.add_argument("--fp16", action="store_true", help="fp16 weights and maths inside, fp32 inputs/outputs")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("track", help="track one object through a video or an image folder")
+    p.add_argument("input", help="video file or OTB-style folder (img/*.jpg)")
+    p.add_argument("--init", type=_box, help="x,y,w,h on the first frame (default: groundtruth_rect.txt)")
+    p.add_argument("--out-video", type=Path)
+    p.add_argument("--out-boxes", type=Path)
+    _add_engine_args(p)
+    p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("bench", help="latency of the search step, cached vs recomputed template")
+    p.add_argument("--variant", default="tiny", choices=sorted(VARIANTS))
+    p.add_argument("--model", help="checkpoint (default: random weights; latency does not depend on them)")
+    p.add_argument("--frames", type=int, default=300)
+    p.add_argument("--json", type=Path)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"asymtrack {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Single-object tracker: validation, TRACKING / LOST state machine with hysteresis and
+re-acquisition, over a model family's crop and post-processing (``_predict``).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from ..engines.base import Engine
+
+
+class TrackState(IntEnum):
+    """Values equal the ``TrackedObject`` message constants."""
+
+    IDLE = 0
+    TRACKING = 1
+    LOST = 2
+
+
+@dataclass
+class TrackerParams:
+    lost_threshold: float = 0.3  # a score below this counts towards LOST
+    found_threshold: float = 0.45  # while LOST, a score at or above this re-acquires
+    lost_patience: int = 3  # consecutive low-score frames before TRACKING -> LOST
+    lost_search_growth: float = 1.25  # search region grows by this per lost frame...
+    max_search_factor: float = 8.0  # ...up to this multiple of the target size
+    min_box_size: float = 10.0  # boxes are clipped to the image keeping at least this
+    bgr_input: bool = False  # images are RGB unless this is set (OpenCV frames are BGR)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.lost_threshold <= self.found_threshold <= 1.0:
+            raise ValueError("need 0 <= lost_threshold <= found_threshold <= 1")
+        if self.lost_patience < 1 or self.lost_search_growth < 1.0 or self.min_box_size < 1.0:
+            raise ValueError("lost_patience >= 1, lost_search_growth >= 1, min_box_size >= 1 required")
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    box: tuple[float, float, float, float]  # x, y, w, h in image pixels (top-left)
+    score: float
+    state: TrackState
+
+
+def check_image(image: np.ndarray) -> tuple[int, int]:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        desc = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise ValueError(f"image must be a uint8 HxWx3 array, got {desc}")
+    h, w = image.shape[:2]
+    if h < 1 or w < 1:
+        raise ValueError(f"image is empty ({w}x{h})")
+    return h, w
+
+
+def check_box(box: tuple[float, ...] | np.ndarray, height: int, width: int) -> tuple[float, float, float, float]:
+    try:
+        x, y, w, h = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise ValueError(f"box must be 4 numbers x, y, w, h; got {box!r}") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise ValueError(f"box has non-finite values: {(x, y, w, h)}")
+    if w <= 0 or h <= 0:
+        raise ValueError(f"box must have positive size, got w={w}, h={h}")
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        raise ValueError(f"box {(x, y, w, h)} lies outside the {width}x{height} image")
+    return x, y, w, h
+
+
+def clip_box(box: tuple[float, float, float, float], height: int, width: int, margin: float) -> tuple[float, ...]:
+    x, y, w, h = box
+    x1 = min(max(0.0, x), width - margin)
+    y1 = min(max(0.0, y), height - margin)
+    x2 = min(max(margin, x + w), float(width))
+    y2 = min(max(margin, y + h), float(height))
+    return x1, y1, max(margin, x2 - x1), max(margin, y2 - y1)
+
+
+class Tracker(ABC):
+    def __init__(self, engine: Engine, params: TrackerParams | None = None) -> None:
+        self.engine = engine
+        self.params = params or TrackerParams()
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = TrackState.IDLE
+        self.box: tuple[float, float, float, float] | None = None
+        self._low_frames = 0
+        self._lost_frames = 0
+
+    def init(self, image: np.ndarray, box: tuple[float, ...]) -> None:
+        """Start tracking ``box`` (x, y, w, h); replaces any current target."""
+        h, w = check_image(image)
+        box = check_box(box, h, w)
+        self._set_template(image, box)  # validated first: a bad call changes nothing
+        self.box = box
+        self.state = TrackState.TRACKING
+        self._low_frames = self._lost_frames = 0
+
+    def update(self, image: np.ndarray) -> TrackResult:
+        if self.state == TrackState.IDLE or self.box is None:
+            raise RuntimeError("update() before init()")
+        h, w = check_image(image)
+        factor = self._search_factor()
+        if self.state == TrackState.LOST:
+            factor = min(self.params.max_search_factor, factor * self.params.lost_search_growth**self._lost_frames)
+        box, score = self._predict(image, self.box, factor)
+        box = clip_box(box, h, w, self.params.min_box_size)
+        if not all(math.isfinite(v) for v in box) or not math.isfinite(score):
+            box, score = self.box, 0.0
+        p = self.params
+        if self.state == TrackState.TRACKING:
+            self._low_frames = self._low_frames + 1 if score < p.lost_threshold else 0
+            if self._low_frames >= p.lost_patience:
+                self.state, self._lost_frames = TrackState.LOST, 0
+            else:
+                self.box = box
+        elif score >= p.found_threshold:
+            self.state, self.box, self._low_frames = TrackState.TRACKING, box, 0
+        else:
+            self._lost_frames += 1
+        return TrackResult(self.box, score, self.state)
+
+    @abstractmethod
+    def _search_factor(self) -> float:
+        """Search region side as a multiple of sqrt(w*h) while tracking."""
+
+    @abstractmethod
+    def _set_template(self, image: np.ndarray, box: tuple[float, float, float, float]) -> None:
+        """Compute and keep the template cache for ``box``."""
+
+    @abstractmethod
+    def _predict(self, image: np.ndarray, box: tuple[float, ...], factor: float) -> tuple[tuple[float, ...], float]:
+        """Box (x, y, w, h, image pixels, unclipped) and score in [0, 1] near ``box``."""

@@ -1,0 +1,44 @@
+"""Shared test fixtures: the reference material beside the repository (../shared)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+ASYM_FIXTURES = SHARED / "fixtures" / "asymtrack"
+SEQUENCES = SHARED / "sequences"
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    assert SHARED.is_dir(), f"reference material missing: {SHARED}"
+    return SHARED
+
+
+def asym_io(variant: str) -> dict[str, np.ndarray]:
+    return dict(np.load(ASYM_FIXTURES / f"{variant}_io.npz"))
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint() -> Path:
+    path = ASYM_FIXTURES / "tiny.pth.tar"
+    assert path.is_file(), f"fixture checkpoint missing: {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Path:
+    """The tiny fixture checkpoint exported once for the whole session."""
+    import torch
+
+    from asymtrack_ros.export import export_onnx
+    from asymtrack_ros.models.asymtrack import model_spec
+    from asymtrack_ros.models.checkpoint import load_checkpoint
+
+    io = asym_io("tiny")
+    out = tmp_path_factory.mktemp("tiny_onnx")
+    example = {"template": torch.from_numpy(io["template"][:1]), "search": torch.from_numpy(io["search"][:1])}
+    return export_onnx(load_checkpoint(tiny_checkpoint, "tiny"), model_spec("tiny"), out, example)

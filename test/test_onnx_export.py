@@ -1,0 +1,93 @@
+"""The ONNX deployment contract and its parity with torch on onnxruntime CPU."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from conftest import ASYM_FIXTURES, asym_io
+
+from asymtrack_ros.cli import main
+from asymtrack_ros.engines.factory import load_engine
+from asymtrack_ros.engines.onnx_engine import OnnxEngine, resolve_providers
+from asymtrack_ros.engines.torch_engine import TorchEngine
+from asymtrack_ros.models.asymtrack import CACHE_NAMES, model_spec
+from asymtrack_ros.models.checkpoint import load_checkpoint
+
+
+def test_graph_names_and_model_json(tiny_onnx: Path) -> None:
+    template = onnx.load(str(tiny_onnx / "template.onnx"))
+    search = onnx.load(str(tiny_onnx / "search.onnx"))
+    assert [i.name for i in template.graph.input] == ["template"]
+    assert [o.name for o in template.graph.output] == list(CACHE_NAMES)
+    assert [i.name for i in search.graph.input] == ["search", *CACHE_NAMES]
+    assert [o.name for o in search.graph.output] == ["boxes", "score"]
+    dims = [d.dim_value for d in template.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, 128, 128]
+    meta = json.loads((tiny_onnx / "model.json").read_text())
+    assert meta["variant"] == "tiny" and meta["family"] == "asymtrack"
+    assert (meta["template_size"], meta["search_size"]) == (128, 256)
+    assert (meta["template_factor"], meta["search_factor"]) == (2.0, 4.0)
+    assert meta["mean"] == [0.485, 0.456, 0.406] and meta["std"] == [0.229, 0.224, 0.225]
+    assert meta["opset"] == 17 and meta["precision"] == "fp32"
+
+
+def test_onnxruntime_matches_torch_and_reference(tiny_onnx: Path, tiny_checkpoint: Path) -> None:
+    io = asym_io("tiny")
+    ort_engine = OnnxEngine(tiny_onnx, providers=["cpu"])
+    torch_engine = TorchEngine(load_checkpoint(tiny_checkpoint, "tiny"), model_spec("tiny"))
+    for i in range(2):
+        t, s = {"template": io["template"][i : i + 1]}, {"search": io["search"][i : i + 1]}
+        got = ort_engine.track(s, ort_engine.encode_template(t))
+        ref = torch_engine.track(s, torch_engine.encode_template(t))
+        for key in ("boxes", "score"):
+            np.testing.assert_allclose(got[key], ref[key], atol=2e-4, rtol=0)
+        np.testing.assert_allclose(got["boxes"][0], io["boxes_deploy"][i, 0], atol=2e-4, rtol=0)
+    assert ort_engine.provider == "CPUExecutionProvider"
+
+
+def test_template_cache_can_be_swapped_between_frames(tiny_onnx: Path) -> None:
+    io = asym_io("tiny")
+    engine = OnnxEngine(tiny_onnx, providers=["cpu"])
+    a = engine.encode_template({"template": io["template"][:1]})
+    b = engine.encode_template({"template": io["template"][1:]})
+    s = {"search": io["search"][:1]}
+    first = engine.track(s, a)["boxes"].copy()
+    engine.track(s, b)
+    assert np.array_equal(engine.track(s, a)["boxes"], first)
+
+
+def test_cli_export(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["export", str(ASYM_FIXTURES / "small.pth.tar"), "--out", str(tmp_path / "m")]) == 0
+    assert "max |diff|" in capsys.readouterr().out
+    assert {p.name for p in (tmp_path / "m").iterdir()} == {"template.onnx", "search.onnx", "model.json"}
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["variant"] == "small"
+
+
+def test_cli_export_error_is_clear(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["export", str(tmp_path / "nope.pth"), "--out", str(tmp_path / "m")]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_provider_fallback_to_what_is_available() -> None:
+    chosen = resolve_providers(["tensorrt", "cuda", "cpu"], fp16=True)
+    assert chosen[-1] == "CPUExecutionProvider"
+    with pytest.raises(ValueError, match="unknown execution provider"):
+        resolve_providers(["tpu"])
+
+
+def test_engine_factory_exports_checkpoints_once(tmp_path: Path, tiny_checkpoint: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ASYMTRACK_CACHE", str(tmp_path))
+    engine = load_engine(tiny_checkpoint, "onnxruntime", providers=["cpu"])
+    assert engine.name == "onnxruntime" and engine.spec.variant == "tiny"
+    exported = list((tmp_path / "onnx").iterdir())
+    assert len(exported) == 1
+    stamp = (exported[0] / "search.onnx").stat().st_mtime_ns
+    load_engine(tiny_checkpoint, "auto", providers=["cpu"])
+    assert (exported[0] / "search.onnx").stat().st_mtime_ns == stamp
+    assert load_engine(tiny_checkpoint, "torch").name == "torch"
+    with pytest.raises(ValueError, match="unknown engine"):
+        load_engine(tiny_checkpoint, "tensorflow")
