@@ -134,11 +134,16 @@ class AsymTrack(nn.Module):
         return self.track(search, self.encode_template(template))
 
     def reparameterize(self) -> AsymTrack:
-        """Deploy form: every OPE folded into its single conv, LayerScale into fc2.
+        """Deploy form: every OPE folded into its single conv, LayerScale into fc2, the
+        head's BatchNorms into its convs and its two towers into one stack.
         Idempotent; returns self for chaining.
         """
-        for m in self.modules():
-            if (isinstance(m, OPE) and m.reparam_conv is None) or (isinstance(m, BasicBlock) and m.gamma_1 is not None):
+        for m in list(self.modules()):
+            if (
+                (isinstance(m, OPE) and m.reparam_conv is None)
+                or (isinstance(m, BasicBlock) and m.gamma_1 is not None)
+                or (isinstance(m, CornerHead) and m.fused is None)
+            ):
                 m.reparameterize()
         return self
 

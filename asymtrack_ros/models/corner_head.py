@@ -7,6 +7,15 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _fold_bn(block: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of a conv (or conv-BN-ReLU block) with its BatchNorm folded in."""
+    if isinstance(block, nn.Conv2d):
+        return block.weight, block.bias
+    conv, bn = block[0], block[1]
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return conv.weight * scale[:, None, None, None], (conv.bias - bn.running_mean) * scale + bn.bias
+
+
 def _conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
@@ -32,15 +41,49 @@ class CornerHead(nn.Module):
         self.register_buffer("coord_x", coords.repeat(feat_size), persistent=False)
         self.register_buffer("coord_y", coords.repeat_interleave(feat_size), persistent=False)
 
-    def _tower(self, x: torch.Tensor, side: str) -> torch.Tensor:
+        self.fused: nn.Sequential | None = None
+
+    def _logits(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """[B, N] heatmap logits of the top-left and bottom-right towers."""
+        if self.fused is not None:
+            return list(self.fused(x).flatten(2).unbind(1))
+        out = []
+        for side in ("tl", "br"):
+            y = x
+            for i in range(1, 6):
+                y = getattr(self, f"conv{i}_{side}")(y)
+            out.append(y.flatten(1))
+        return out
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        """Fold each BatchNorm into its conv and run both towers as one stack: the first
+        conv concatenated, the rest as two-group convs. Exact in eval mode.
+        """
+        layers: list[nn.Module] = []
         for i in range(1, 6):
-            x = getattr(self, f"conv{i}_{side}")(x)
-        return x.flatten(1)  # [B, N] logits
+            convs = [getattr(self, f"conv{i}_{side}") for side in ("tl", "br")]
+            weights, biases = zip(*(_fold_bn(c) for c in convs))
+            w, b = torch.cat(weights), torch.cat(biases)
+            conv = nn.Conv2d(
+                w.shape[1] * (1 if i == 1 else 2),
+                w.shape[0],
+                w.shape[2],
+                padding=w.shape[2] // 2,
+                groups=1 if i == 1 else 2,
+            )
+            conv.weight.copy_(w)
+            conv.bias.copy_(b)
+            layers += [conv, nn.ReLU()] if i < 5 else [conv]
+        self.fused = nn.Sequential(*layers)
+        for i in range(1, 6):
+            for side in ("tl", "br"):
+                delattr(self, f"conv{i}_{side}")
 
     def forward(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         corners, masses = [], []
-        for side in ("tl", "br"):
-            prob = F.softmax(self._tower(feat, side), dim=1)
+        for logits in self._logits(feat):
+            prob = F.softmax(logits, dim=1)
             corners.append(torch.stack([prob @ self.coord_x, prob @ self.coord_y], dim=1))
             masses.append(self._peak_mass(prob))
         (x1, y1), (x2, y2) = corners[0].unbind(1), corners[1].unbind(1)
