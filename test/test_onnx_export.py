@@ -91,3 +91,15 @@ def test_engine_factory_exports_checkpoints_once(tmp_path: Path, tiny_checkpoint
     assert load_engine(tiny_checkpoint, "torch").name == "torch"
     with pytest.raises(ValueError, match="unknown engine"):
         load_engine(tiny_checkpoint, "tensorflow")
+
+
+def test_fp16_export_stays_finite_and_close(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """ETM's token sums overflow fp16; the kernel path stays fp32 inside an fp16 graph."""
+    io = asym_io("tiny")
+    out = tmp_path / "fp16"
+    assert main(["export", str(tiny_checkpoint), "--out", str(out), "--fp16"]) == 0
+    assert json.loads((out / "model.json").read_text())["precision"] == "fp16"
+    engine = OnnxEngine(out, providers=["cpu"])
+    got = engine.track({"search": io["search"][:1]}, engine.encode_template({"template": io["template"][:1]}))
+    assert got["boxes"].dtype == np.float32 and np.isfinite(got["boxes"]).all()
+    np.testing.assert_allclose(got["boxes"][0], io["boxes_deploy"][0, 0], atol=1e-2)

@@ -142,7 +142,11 @@ class DynamicKernelConv(nn.Module):
         c = k_x.shape[-1]
         padded = F.pad(k_x, (1, 1))
         dw = sum(params[..., t : t + 1] * padded[..., t : t + c] for t in range(3))
-        return self.norm(torch.matmul(params[..., 3:], F.relu(dw)))
+        mixed = torch.matmul(params[..., 3:], F.relu(dw))
+        norm = self.norm
+        return F.layer_norm(
+            mixed, norm.normalized_shape, norm.weight.to(mixed.dtype), norm.bias.to(mixed.dtype), norm.eps
+        )
 
 
 class ETM(nn.Module):
@@ -161,15 +165,21 @@ class ETM(nn.Module):
         self.ln = nn.LayerNorm(dim)
         self.conv_att = DynamicKernelConv(dim, n)
 
+    # The kernels A^T X sum over every token and overflow fp16, so the small [n, C] kernel
+    # path always runs in fp32 (a no-op in an fp32 network).
+
     def template_params(self, z: torch.Tensor) -> torch.Tensor:
         """Everything ETM needs from the template: the dynamic-conv parameters [B, n, n+3]."""
-        k_z = torch.matmul(self.pre_kernels(z).transpose(1, 2), z)
-        return self.conv_att.weight_linear(k_z.detach())
+        k_z = torch.matmul(self.pre_kernels(z).transpose(1, 2).float(), z.float())
+        return F.linear(
+            k_z.detach(), self.conv_att.weight_linear.weight.float(), self.conv_att.weight_linear.bias.float()
+        )
 
     def forward(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         a_x = self.pre_kernels_x(x)
-        k_hat = self.conv_att(torch.matmul(a_x.transpose(1, 2), x), params)
-        gate = torch.sigmoid(torch.matmul(self.proj_Cto1(k_hat).transpose(1, 2), k_hat))
+        k_hat = self.conv_att(torch.matmul(a_x.transpose(1, 2).float(), x.float()), params.float())
+        gate = torch.sigmoid(torch.matmul(self.proj_Cto1(k_hat.to(x.dtype)).transpose(1, 2).float(), k_hat))
+        k_hat, gate = k_hat.to(x.dtype), gate.to(x.dtype)
         return x + F.relu(self.ln(torch.matmul(a_x, k_hat) * gate))
 
 
