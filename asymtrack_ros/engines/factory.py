@@ -23,6 +23,16 @@ ENGINES = ("auto", "torch", "onnxruntime")
 TRACKERS = {"asymtrack": AsymTrackTracker}
 
 
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "data" / "asymtrack_tiny.pth"
+
+
+def default_model() -> Path:
+    """The AsymTrack-T weights shipped inside the package (see its model card)."""
+    if not SHIPPED_MODEL.is_file():
+        raise FileNotFoundError(f"{SHIPPED_MODEL}: the shipped default weights are missing; pass a model path")
+    return SHIPPED_MODEL
+
+
 def cache_root() -> Path:
     return Path(os.environ.get("ASYMTRACK_CACHE", Path.home() / ".cache" / "asymtrack_ros"))
 
@@ -46,7 +56,7 @@ def _exported_dir(checkpoint: Path, variant: str | None, fp16: bool) -> Path:
 
 
 def load_engine(
-    model: str | Path,
+    model: str | Path | None = None,
     engine: str = "auto",
     variant: str | None = None,
     providers: Sequence[str] = ("tensorrt", "cuda", "cpu"),
@@ -55,9 +65,12 @@ def load_engine(
     threads: int = 0,
     trt_cache_dir: str | None = None,
 ) -> Engine:
-    """``model`` is an exported directory (model.json) or a checkpoint file. ``auto`` runs
-    on onnxruntime, exporting a checkpoint to the cache directory on first use.
+    """``model`` is an exported directory (model.json) or a checkpoint file, by default the
+    shipped weights. ``auto`` runs on onnxruntime, exporting a checkpoint to the cache
+    directory on first use.
     """
+    if model is None:
+        model = default_model()
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
     path = Path(model)
