@@ -101,13 +101,33 @@ class Backbone(nn.Module):
         )
 
 
+class ScoreHead(nn.Module):
+    """Learned target-presence confidence on the neck features: the derived corner-peak
+    score cannot tell a distractor's sharp peak from the target's. Returns logits [B].
+    """
+
+    def __init__(self, channels: int = 256, hidden: int = 64) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, hidden, 1)
+        self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1)
+        self.fc = nn.Linear(2 * hidden, 1)
+
+    def forward(self, fmap: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.conv2(torch.relu(self.conv1(fmap))))
+        return self.fc(torch.cat([y.amax(dim=(2, 3)), y.mean(dim=(2, 3))], dim=1)).squeeze(1)
+
+
 class AsymTrack(nn.Module):
-    def __init__(self, variant: str | AsymTrackVariant) -> None:
+    def __init__(self, variant: str | AsymTrackVariant, score_head: bool = False) -> None:
+        """``score_head``: add the learned confidence (official checkpoints have none and
+        score with the corner heatmaps' peak mass).
+        """
         super().__init__()
         self.variant = variant if isinstance(variant, AsymTrackVariant) else get_variant(variant)
         self.backbone = Backbone(self.variant)
         self.bottleneck = nn.Linear(256, 256)
         self.box_head = CornerHead(256, self.variant.feat_size)
+        self.score_head = ScoreHead(256) if score_head else None
 
     def encode_template(self, template: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run the template stream once: ETM parameters of stages 2, 3 and attention K/V."""
@@ -126,7 +146,10 @@ class AsymTrack(nn.Module):
 
     def track(self, search: torch.Tensor, cache: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         feat, hw = self.search_features(search, cache)
-        boxes, score = self.box_head(to_nchw(self.bottleneck(feat), hw))
+        fmap = to_nchw(self.bottleneck(feat), hw)
+        boxes, score = self.box_head(fmap)
+        if self.score_head is not None:
+            score = torch.sigmoid(self.score_head(fmap))
         return {"boxes": boxes, "score": score}
 
     def forward(self, template: torch.Tensor, search: torch.Tensor) -> dict[str, torch.Tensor]:

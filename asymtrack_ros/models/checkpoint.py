@@ -47,7 +47,7 @@ def load_checkpoint(path: str | Path, variant: str | None = None) -> AsymTrack:
     get_variant(variant)
     if recorded is not None and recorded != variant:
         raise CheckpointError(f"{path}: checkpoint is AsymTrack-{recorded}, asked for AsymTrack-{variant}")
-    net = AsymTrack(variant)
+    net = AsymTrack(variant, score_head=any(k.startswith("score_head.") for k in state))
     if any(k.endswith("reparam_conv.weight") for k in state):
         net.reparameterize()
     expected = net.state_dict()
