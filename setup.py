@@ -17,7 +17,7 @@ setup(
     include_package_data=False,
     install_requires=[
         "numpy",
-        "opencv-python-headless",
+        "opencv-contrib-python-headless",
         "onnx",
         "onnxruntime",
         "torch>=2.1",

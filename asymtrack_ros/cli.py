@@ -122,6 +122,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation.datasets import load_dataset
+    from .evaluation.report import summarize, write_report
+    from .evaluation.runner import run_all, score_results
+
+    out = Path(args.out)
+    sequences = [s for spec in args.dataset for s in load_dataset(spec)]
+    results = out / "results"
+    if not args.rescore:
+        run_all(args.tracker, args.dataset, results, args.workers)
+    print(write_report(summarize(score_results(results, sequences)), out))
+    print(f"report: {out / 'report.md'}, {out / 'report.json'}, {out / 'success.png'}, {out / 'precision.png'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asymtrack", description="AsymTrack tracking tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +155,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-boxes", type=Path)
     _add_engine_args(p)
     p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("eval", help="accuracy and speed of trackers on annotated sequences")
+    p.add_argument(
+        "--dataset",
+        action="append",
+        required=True,
+        help="KIND:PATH with KIND otb, got10k, lasot, uav123, vot; or video:PATH@x,y,w,h (repeatable)",
+    )
+    p.add_argument(
+        "--tracker",
+        action="append",
+        required=True,
+        help="asymtrack[:MODEL[:ENGINE]], csrt, kcf, mil, nano:BACKBONE,NECKHEAD, vit:NET (repeatable)",
+    )
+    p.add_argument("--out", required=True, help="report folder; results/<tracker>/<seq>.txt inside")
+    p.add_argument("--workers", type=int, default=1, help="parallel runs (per-frame times then share cores)")
+    p.add_argument("--rescore", action="store_true", help="score the saved results without running")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="latency of the search step, cached vs recomputed template")
     p.add_argument("--variant", default="tiny", choices=sorted(VARIANTS))

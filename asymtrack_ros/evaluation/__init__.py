@@ -1,0 +1,1 @@
+"""Accuracy and speed evaluation of trackers on annotated sequences (ROS-free)."""

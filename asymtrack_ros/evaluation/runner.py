@@ -1,0 +1,102 @@
+"""Running trackers over sequences: results in the plain text format other toolkits read
+(one ``x,y,w,h`` line per frame), per-frame times, re-scoring without re-running.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..sequences import read_boxes, write_boxes
+from .datasets import Sequence, load_dataset
+from .metrics import score_sequence, valid_frames
+from .trackers import make_tracker
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "tracker"
+
+
+@dataclass
+class RunRecord:
+    tracker: str
+    sequence: str
+    update_ms: list[float]  # tracker time per frame, init excluded
+    wall_s: float  # whole loop including frame decoding
+
+
+def run_one(tracker_spec: str, dataset_spec: str, seq_index: int, out_dir: str) -> RunRecord:
+    """One tracker on one sequence; writes ``<out>/<tracker>/<seq>.txt`` and timing JSON."""
+    seq = load_dataset(dataset_spec)[seq_index]
+    tracker = make_tracker(tracker_spec)
+    boxes, times = [], []
+    start = time.perf_counter()
+    for i, frame in enumerate(seq.frames):
+        if i == 0:
+            tracker.init(frame, seq.init_box)
+            boxes.append(seq.init_box)
+            continue
+        t0 = time.perf_counter()
+        boxes.append(tracker.update(frame))
+        times.append(1000 * (time.perf_counter() - t0))
+    wall = time.perf_counter() - start
+    folder = Path(out_dir) / safe_name(tracker.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_boxes(folder / f"{seq.name}.txt", np.asarray(boxes))
+    record = RunRecord(tracker.name, seq.name, times, wall)
+    (folder / f"{seq.name}_time.json").write_text(json.dumps(record.__dict__) + "\n")
+    return record
+
+
+def run_all(
+    tracker_specs: list[str], dataset_specs: list[str], out_dir: str | Path, workers: int = 1
+) -> list[RunRecord]:
+    """Every tracker on every sequence; ``workers`` > 1 runs jobs in parallel processes
+    (faster, but then the per-frame times share the cores).
+    """
+    jobs = [(t, d, i, str(out_dir)) for d in dataset_specs for i in range(len(load_dataset(d))) for t in tracker_specs]
+    if workers <= 1:
+        return [run_one(*job) for job in tqdm(jobs, unit="run")]
+    with ProcessPoolExecutor(workers) as pool:
+        futures = [pool.submit(run_one, *job) for job in jobs]
+        return [f.result() for f in tqdm(futures, unit="run")]
+
+
+def score_results(results_dir: str | Path, sequences: list[Sequence]) -> dict[str, dict]:
+    """Re-score every tracker folder under ``results_dir`` against the ground truth; trackers
+    are named as they named themselves when run (folder names are file-system safe).
+    """
+    results_dir = Path(results_dir)
+    report: dict[str, dict] = {}
+    for folder in sorted(p for p in results_dir.iterdir() if p.is_dir()):
+        per_seq, times, walls, frames, name = {}, [], 0.0, 0, folder.name
+        for seq in sequences:
+            path = folder / f"{seq.name}.txt"
+            if not path.is_file() or valid_frames(seq.groundtruth).sum() < 2:
+                continue
+            pred = read_boxes(path)
+            if len(pred) != len(seq.groundtruth):
+                raise ValueError(f"{path}: {len(pred)} boxes for {len(seq.groundtruth)} frames")
+            per_seq[seq.name] = score_sequence(pred, seq.groundtruth)
+            timing = folder / f"{seq.name}_time.json"
+            if timing.is_file():
+                rec = json.loads(timing.read_text())
+                name = rec["tracker"]
+                times += rec["update_ms"]
+                walls += rec["wall_s"]
+                frames += len(rec["update_ms"]) + 1
+        if per_seq:
+            report[name] = {
+                "sequences": {k: v.summary() for k, v in per_seq.items()},
+                "curves": [v for v in per_seq.values()],
+                "median_ms": float(np.median(times)) if times else float("nan"),
+                "fps_end_to_end": frames / walls if walls else float("nan"),
+            }
+    return report
