@@ -1,0 +1,174 @@
+"""The tracker node's parameters: names, defaults, meaning, and validation (ROS-free).
+
+The node declares every field of ``TrackerNodeConfig`` as a ROS parameter with its
+default and reads them back through ``from_params``, which checks types and ranges and
+raises ``ConfigError`` naming the parameter: a wrong value in a YAML file should stop
+the node with one clear line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Mapping, Sequence
+
+ENGINES = ("auto", "torch", "onnxruntime")
+PROVIDERS = ("tensorrt", "cuda", "cpu")
+TRANSPORTS = ("raw", "compressed")
+RELIABILITIES = ("best_effort", "reliable")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TrackerNodeConfig:
+    model_path: str = ""
+    model_family: str = "asymtrack"
+    model_variant: str = ""
+    engine: str = "auto"
+    providers: tuple[str, ...] = PROVIDERS
+    device: str = "cpu"
+    fp16: bool = False
+    threads: int = 0
+    trt_cache_dir: str = ""
+    lost_threshold: float = 0.3
+    found_threshold: float = 0.45
+    lost_patience: int = 3
+    lost_search_growth: float = 1.25
+    max_search_factor: float = 8.0
+    min_box_size: float = 10.0
+    buffer_length: int = 30
+    stamp_tolerance_ms: float = 20.0
+    default_box_size: float = 64.0
+    point_box_min_size: float = 16.0
+    point_box_max_size: float = 256.0
+    image_transport: str = "raw"
+    image_qos_reliability: str = "best_effort"
+    image_qos_depth: int = 1
+    diagnostics_period_s: float = 1.0
+
+
+DESCRIPTIONS = {
+    "model_path": "exported ONNX model directory (with model.json) or a checkpoint file (exported once, cached)",
+    "model_family": "tracker family the model must belong to (asymtrack)",
+    "model_variant": "checkpoint variant (tiny, small, base); empty: what the checkpoint records",
+    "engine": "auto (onnxruntime), onnxruntime or torch",
+    "providers": "onnxruntime execution providers in order of preference: tensorrt, cuda, cpu",
+    "device": "torch device for engine torch (cpu, cuda)",
+    "fp16": "half precision (TensorRT / CUDA / torch on CUDA)",
+    "threads": "onnxruntime intra-op threads; 0: onnxruntime's default",
+    "trt_cache_dir": "TensorRT engine cache directory; empty: <cache>/tensorrt",
+    "lost_threshold": "a score below this counts towards LOST",
+    "found_threshold": "while LOST, a score at or above this re-acquires the target",
+    "lost_patience": "consecutive low-score frames before TRACKING -> LOST",
+    "lost_search_growth": "search region growth per lost frame",
+    "max_search_factor": "largest search region as a multiple of the target size",
+    "min_box_size": "smallest tracked box side [px]",
+    "buffer_length": "frames kept with their stamps for stamp-matched initialisation (~1 s of video)",
+    "stamp_tolerance_ms": "a selection stamp matches the nearest buffered frame within this [ms]",
+    "default_box_size": "box side [px] for a point selection when the image gives no usable region",
+    "point_box_min_size": "smallest box side [px] grown around a selected point",
+    "point_box_max_size": "largest box side [px] grown around a selected point",
+    "image_transport": "raw (subscribes image) or compressed (subscribes image/compressed)",
+    "image_qos_reliability": "image subscription reliability: best_effort (sensor data) or reliable",
+    "image_qos_depth": "image subscription queue depth (keep last)",
+    "diagnostics_period_s": "period of the /diagnostics status [s]",
+}
+
+
+def parameter_defaults() -> dict[str, Any]:
+    """ROS parameter name -> default value (lists for arrays)."""
+    defaults = TrackerNodeConfig()
+    out = {}
+    for f in fields(TrackerNodeConfig):
+        value = getattr(defaults, f.name)
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _bool(name: str, v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    raise ConfigError(f"parameter '{name}' must be true or false, got {v!r}")
+
+
+def _int(name: str, v: Any, lo: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(f"parameter '{name}' must be an integer, got {v!r}")
+    if v < lo:
+        raise ConfigError(f"parameter '{name}' must be >= {lo}, got {v}")
+    return v
+
+
+def _float(name: str, v: Any, lo: float, hi: float = math.inf, lo_open: bool = False) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ConfigError(f"parameter '{name}' must be a finite number, got {v!r}")
+    if v < lo or v > hi or (lo_open and v == lo):
+        bound = f"> {lo}" if lo_open else f">= {lo}"
+        raise ConfigError(
+            f"parameter '{name}' must be {bound}" + (f" and <= {hi}" if hi < math.inf else "") + f", got {v}"
+        )
+    return float(v)
+
+
+def _choice(name: str, v: Any, choices: Sequence[str]) -> str:
+    if not isinstance(v, str) or v.lower() not in choices:
+        raise ConfigError(f"parameter '{name}' must be one of {', '.join(choices)}; got {v!r}")
+    return v.lower()
+
+
+def _str(name: str, v: Any) -> str:
+    if not isinstance(v, str):
+        raise ConfigError(f"parameter '{name}' must be a string, got {v!r}")
+    return v.strip()
+
+
+def _providers(v: Any) -> tuple[str, ...]:
+    items = v.split(",") if isinstance(v, str) else v
+    if not isinstance(items, (list, tuple)) or not items or not all(isinstance(p, str) for p in items):
+        raise ConfigError(f"parameter 'providers' must be a non-empty list of strings, got {v!r}")
+    return tuple(_choice("providers", p.strip(), PROVIDERS) for p in items)
+
+
+def from_params(values: Mapping[str, Any], families: Sequence[str] = ("asymtrack",)) -> TrackerNodeConfig:
+    """Validated configuration from parameter values (missing names keep defaults)."""
+    d = {**parameter_defaults(), **values}
+    c = dict(
+        model_path=_str("model_path", d["model_path"]),
+        model_family=_choice("model_family", d["model_family"], families),
+        model_variant=_str("model_variant", d["model_variant"]),
+        engine=_choice("engine", d["engine"], ENGINES),
+        providers=_providers(d["providers"]),
+        device=_str("device", d["device"]),
+        fp16=_bool("fp16", d["fp16"]),
+        threads=_int("threads", d["threads"], 0),
+        trt_cache_dir=_str("trt_cache_dir", d["trt_cache_dir"]),
+        lost_threshold=_float("lost_threshold", d["lost_threshold"], 0.0, 1.0),
+        found_threshold=_float("found_threshold", d["found_threshold"], 0.0, 1.0),
+        lost_patience=_int("lost_patience", d["lost_patience"], 1),
+        lost_search_growth=_float("lost_search_growth", d["lost_search_growth"], 1.0),
+        max_search_factor=_float("max_search_factor", d["max_search_factor"], 1.0),
+        min_box_size=_float("min_box_size", d["min_box_size"], 1.0),
+        buffer_length=_int("buffer_length", d["buffer_length"], 1),
+        stamp_tolerance_ms=_float("stamp_tolerance_ms", d["stamp_tolerance_ms"], 0.0),
+        default_box_size=_float("default_box_size", d["default_box_size"], 1.0),
+        point_box_min_size=_float("point_box_min_size", d["point_box_min_size"], 1.0),
+        point_box_max_size=_float("point_box_max_size", d["point_box_max_size"], 1.0),
+        image_transport=_choice("image_transport", d["image_transport"], TRANSPORTS),
+        image_qos_reliability=_choice("image_qos_reliability", d["image_qos_reliability"], RELIABILITIES),
+        image_qos_depth=_int("image_qos_depth", d["image_qos_depth"], 1),
+        diagnostics_period_s=_float("diagnostics_period_s", d["diagnostics_period_s"], 0.0, lo_open=True),
+    )
+    if not c["model_path"]:
+        raise ConfigError("parameter 'model_path' is required: an exported model directory or a checkpoint file")
+    if c["found_threshold"] < c["lost_threshold"]:
+        raise ConfigError(
+            f"parameter 'found_threshold' ({c['found_threshold']}) must be >= lost_threshold ({c['lost_threshold']})"
+        )
+    if c["point_box_max_size"] < c["point_box_min_size"]:
+        raise ConfigError("parameter 'point_box_max_size' must be >= point_box_min_size")
+    if not c["point_box_min_size"] <= c["default_box_size"] <= c["point_box_max_size"]:
+        raise ConfigError("parameter 'default_box_size' must lie between point_box_min_size and point_box_max_size")
+    return TrackerNodeConfig(**c)
