@@ -1,0 +1,1 @@
+"""Follow controller core (ROS-free): camera model, PID, state machine, parameters."""

@@ -1,0 +1,1 @@
+"""Closed-loop simulator core (ROS-free): multirotor + gimbal dynamics, scenario, renderer."""
