@@ -1,0 +1,186 @@
+"""Training pairs: sources mixed by ratio, (template, search) frames sampled as the reference
+does, crops in the tracker's geometry with the reference's jitter and colour augmentation,
+and the search-frame box as target in normalised search-crop coordinates.
+
+Each sample is a pure function of (seed, sample id): workers, ranks and resumed runs see
+the same data stream without carrying random state around.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from ..engines.spec import IMAGENET_MEAN, IMAGENET_STD
+from ..models.asymtrack import AsymTrackVariant
+from .geometry import box_center, box_in_crop, crop_side, jitter_box
+
+TEMPLATE_FACTOR = 2.0
+SEARCH_FACTOR = 4.0
+
+
+@dataclass
+class Augment:
+    """Jitter relative to sqrt(w*h) of the box (the reference's sense); probabilities."""
+
+    template_center_jitter: float = 0.0
+    template_scale_jitter: float = 0.0
+    search_center_jitter: float = 3.5
+    search_scale_jitter: float = 0.5
+    grayscale: float = 0.05  # joint: template and search together
+    flip: float = 0.5  # per crop, as the reference's joint-then-per-image flips amount to
+    brightness: float = 0.2  # per crop: pixel values times U(1 - b, 1 + b)
+
+
+def _colour(rng: np.random.Generator, patch: np.ndarray, gray: bool, brightness: float) -> np.ndarray:
+    if gray:
+        patch = cv2.cvtColor(cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    if brightness > 0:
+        patch = cv2.convertScaleAbs(patch, alpha=rng.uniform(max(0.0, 1 - brightness), 1 + brightness))
+    return patch
+
+
+def make_pair(
+    rng: np.random.Generator,
+    template_frame,
+    template_box: np.ndarray,
+    search_frame,
+    search_box: np.ndarray,
+    variant: AsymTrackVariant,
+    aug: Augment,
+) -> dict | None:
+    """Crops and target for one pair; None if the jittered crop lost the target centre."""
+    tb = jitter_box(rng, template_box, aug.template_center_jitter, aug.template_scale_jitter)
+    sb = jitter_box(rng, search_box, aug.search_center_jitter, aug.search_scale_jitter)
+    t_side, s_side = crop_side(tb[2], tb[3], TEMPLATE_FACTOR), crop_side(sb[2], sb[3], SEARCH_FACTOR)
+    s_cx, s_cy = box_center(sb)
+    target = box_in_crop(search_box, s_cx, s_cy, s_side)
+    if not (0.0 < target[0] < 1.0 and 0.0 < target[1] < 1.0):
+        return None
+    template = template_frame.crop(*box_center(tb), t_side, variant.template_size)
+    search = search_frame.crop(s_cx, s_cy, s_side, variant.search_size)
+    gray = rng.random() < aug.grayscale
+    template = _colour(rng, template, gray, aug.brightness)
+    search = _colour(rng, search, gray, aug.brightness)
+    if rng.random() < aug.flip:
+        template = template[:, ::-1]
+    if rng.random() < aug.flip:
+        search = search[:, ::-1]
+        target[0] = 1.0 - target[0]
+    return {"template": np.ascontiguousarray(template), "search": np.ascontiguousarray(search), "box": target}
+
+
+def far_crop_centre(rng: np.random.Generator, box: np.ndarray, side: int) -> tuple[float, float]:
+    """A search-crop centre whose crop (``side``) cannot contain any of ``box``."""
+    cx, cy = box_center(box)
+    reach = (side / 2 + max(box[2], box[3]) / 2) * np.sqrt(2) * rng.uniform(1.0, 1.5)
+    a = rng.uniform(0, 2 * np.pi)
+    return cx + reach * np.cos(a), cy + reach * np.sin(a)
+
+
+class PairDataset(Dataset):
+    """``dataset[i]``: the pair of sample id i. With probability ``neg_prob`` the item also
+    holds ``neg_search``: a crop without the template's target (another sequence's target,
+    or the search frame far from the target), for the score head.
+    """
+
+    def __init__(
+        self,
+        sources: list,
+        weights: list[float],
+        variant: AsymTrackVariant,
+        augment: Augment,
+        max_gap: int = 200,
+        neg_prob: float = 0.0,
+        seed: int = 0,
+        length: int = 1,
+    ) -> None:
+        if not sources or len(sources) != len(weights) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError("need at least one data source and non-negative weights with a positive sum")
+        self.sources = sources
+        self.p = np.asarray(weights, np.float64) / sum(weights)
+        self.variant, self.augment, self.max_gap = variant, augment, max_gap
+        self.neg_prob, self.seed, self.length = neg_prob, seed, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _source(self, rng: np.random.Generator):
+        return self.sources[int(rng.choice(len(self.sources), p=self.p))]
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng([self.seed, int(index)])
+        for _ in range(100):
+            pair = self._source(rng).sample_pair(rng, self.max_gap)
+            if pair is None:
+                continue
+            item = make_pair(rng, *pair, self.variant, self.augment)
+            if item is not None:
+                break
+        else:
+            raise RuntimeError("no valid training pair in 100 tries: do the sources have visible targets?")
+        if rng.random() < self.neg_prob:
+            neg = self._negative(rng, pair[2], pair[3])
+            if neg is not None:
+                item["neg_search"] = neg
+        return item
+
+    def _negative(self, rng: np.random.Generator, frame, box: np.ndarray) -> np.ndarray | None:
+        aug = self.augment
+        if rng.random() < 0.5:
+            other = self._source(rng).sample_frame(rng)
+            if other is None:
+                return None
+            frame, box = other
+            sb = jitter_box(rng, box, aug.search_center_jitter, aug.search_scale_jitter)
+            side = crop_side(sb[2], sb[3], SEARCH_FACTOR)
+            cx, cy = box_center(sb)
+        else:
+            sb = jitter_box(rng, box, 0.0, aug.search_scale_jitter)
+            side = crop_side(sb[2], sb[3], SEARCH_FACTOR)
+            cx, cy = far_crop_centre(rng, box, side)
+        patch = _colour(rng, frame.crop(cx, cy, side, self.variant.search_size), False, aug.brightness)
+        return np.ascontiguousarray(patch[:, ::-1]) if rng.random() < aug.flip else patch
+
+
+def collate(items: list[dict]) -> dict[str, torch.Tensor]:
+    """uint8 NHWC crops, float boxes; negatives stacked with the index of their template."""
+    batch = {k: torch.from_numpy(np.stack([it[k] for it in items])) for k in ("template", "search", "box")}
+    neg = [i for i, it in enumerate(items) if "neg_search" in it]
+    batch["neg_index"] = torch.tensor(neg, dtype=torch.long)
+    batch["neg_search"] = (
+        torch.from_numpy(np.stack([items[i]["neg_search"] for i in neg]))
+        if neg
+        else torch.zeros((0, *items[0]["search"].shape), dtype=torch.uint8)
+    )
+    return batch
+
+
+class PairSampler(Sampler[int]):
+    """Sample ids of one epoch for one rank: ``epoch * per_epoch + i`` for i = rank,
+    rank + world, ... (DistributedSampler-style sharding), from the ``skip``-th on (resume).
+    """
+
+    def __init__(self, per_epoch: int, epoch: int, rank: int = 0, world: int = 1, skip: int = 0) -> None:
+        self.ids = range(epoch * per_epoch + rank, (epoch + 1) * per_epoch, world)[skip:]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+_MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
+_STD = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
+
+
+def to_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 NHWC RGB -> the network's normalised float NCHW (as the tracker feeds it)."""
+    x = images.permute(0, 3, 1, 2).float()
+    return (x - _MEAN.to(x.device)) / _STD.to(x.device)
