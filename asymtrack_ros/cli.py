@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .models.asymtrack import VARIANTS
+from .training.commands import add_commands
 
 
 def _box(text: str) -> tuple[float, ...]:
@@ -180,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--json", type=Path)
     p.set_defaults(func=cmd_bench)
+    add_commands(sub)
     return parser
 
 

@@ -1,0 +1,135 @@
+"""``asymtrack train``, ``asymtrack synth fetch|preview`` and ``asymtrack ship``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+# Explicit flags and the config keys they set (everything else: --set key=value).
+FLAGS = {
+    "variant": "variant",
+    "device": "device",
+    "batch_size": "optim.batch_size",
+    "epochs": "optim.epochs",
+    "lr": "optim.lr",
+    "max_iters": "optim.max_iters",
+    "samples_per_epoch": "data.samples_per_epoch",
+    "workers": "data.num_workers",
+}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..models.safe_pickle import read_checkpoint
+    from .config import load_config
+    from .trainer import train
+
+    overrides = list(args.set)
+    overrides += [f"{key}={getattr(args, flag)}" for flag, key in FLAGS.items() if getattr(args, flag) is not None]
+    saved = None
+    if args.config is None:
+        if not args.resume:
+            raise ValueError("--config is required (unless --resume, which reuses the checkpoint's config)")
+        saved = read_checkpoint(args.resume).get("settings", {}).get("config")
+    cfg = load_config(args.config, overrides, base=saved)
+    out = Path(args.out)
+    if not args.resume and (out / "log.jsonl").is_file():
+        raise ValueError(f"{out}: holds a training run already; pass --resume or another --out")
+    latest = train(cfg, out, resume=args.resume, init=args.init_from)
+    if latest is not None:
+        print(f"last checkpoint: {latest}")
+    return 0
+
+
+def cmd_synth_fetch(args: argparse.Namespace) -> int:
+    from .assets import fetch
+
+    out = fetch(args.cache, keep_packages=args.keep_packages)
+    index = json.loads((out / "index.json").read_text())
+    print(f"{out}: {len(index['backgrounds'])} backgrounds, {len(index['objects'])} objects")
+    return 0
+
+
+def cmd_synth_preview(args: argparse.Namespace) -> int:
+    """A contact sheet of training pairs (template | search with the target box) and the
+    data rate on one core.
+    """
+    import cv2
+    import numpy as np
+
+    from ..models.asymtrack import get_variant
+    from .pairs import Augment, PairDataset
+    from .synthetic import SyntheticSource
+
+    source = SyntheticSource(assets=args.cache, procedural=True if args.procedural else None)
+    data = PairDataset([source], [1.0], get_variant(args.variant), Augment(), seed=args.seed, length=args.pairs)
+    start = time.perf_counter()
+    items = [data[i] for i in range(args.pairs)]
+    rate = args.pairs / (time.perf_counter() - start)
+    print(f"{rate:.1f} pairs/s on one core ({source.bank.origin})")
+    if args.out:
+        tiles = []
+        for it in items[:24]:
+            search = it["search"].copy()
+            s = search.shape[0]
+            cx, cy, w, h = (float(v) * s for v in it["box"])
+            cv2.rectangle(search, (int(cx - w / 2), int(cy - h / 2)), (int(cx + w / 2), int(cy + h / 2)), (255, 0, 0))
+            column = np.zeros((s, it["template"].shape[1], 3), np.uint8)
+            column[: it["template"].shape[0]] = it["template"]
+            tiles.append(np.hstack([column, search]))
+        tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % 4)
+        sheet = np.vstack([np.hstack(tiles[i : i + 4]) for i in range(0, len(tiles), 4)])
+        cv2.imwrite(str(args.out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_ship(args: argparse.Namespace) -> int:
+    from .ship import ship
+
+    report = ship(args.checkpoint, args.out, args.variant, allow_fp16=not args.fp32)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    from ..models.asymtrack import VARIANTS
+
+    p = sub.add_parser("train", help="train AsymTrack (config/train_<variant>.yaml)")
+    p.add_argument("--config", type=Path, help="training config YAML")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--out", required=True, help="run folder: log, plot, checkpoints")
+    p.add_argument("--resume", help="continue from a checkpoint of this trainer (optimizer, schedule, RNG)")
+    p.add_argument("--init-from", help="start from an official AsymTrack checkpoint's weights (fine-tuning)")
+    p.add_argument("--variant", choices=sorted(VARIANTS))
+    p.add_argument("--device")
+    p.add_argument("--batch-size", type=int, help="per process")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--max-iters", type=int, help="stop after this many iterations (checkpointed)")
+    p.add_argument("--samples-per-epoch", type=int)
+    p.add_argument("--workers", type=int, help="data loader processes")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("synth", help="synthetic training sequences: fetch assets, preview")
+    synth = p.add_subparsers(dest="synth_command", required=True)
+    q = synth.add_parser("fetch", help="download photographs and cut-outs (Debian packages) into the cache")
+    q.add_argument("--cache", help="asset folder (default: ~/.cache/asymtrack_ros/synth)")
+    q.add_argument("--keep-packages", action="store_true", help="keep the .deb files and their unpacked trees")
+    q.set_defaults(func=cmd_synth_fetch)
+    q = synth.add_parser("preview", help="render pairs: data rate and a contact sheet")
+    q.add_argument("--cache", help="asset folder (default: ~/.cache/asymtrack_ros/synth)")
+    q.add_argument("--procedural", action="store_true", help="procedural shapes, ignore fetched assets")
+    q.add_argument("--variant", default="tiny", choices=sorted(VARIANTS))
+    q.add_argument("--pairs", type=int, default=200)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", type=Path, help="contact sheet PNG")
+    q.set_defaults(func=cmd_synth_preview)
+
+    p = sub.add_parser("ship", help="training checkpoint -> deploy-form weights file (fp16 when at parity)")
+    p.add_argument("checkpoint")
+    p.add_argument("--out", required=True, help="e.g. asymtrack_ros/data/asymtrack_tiny.pth")
+    p.add_argument("--variant", choices=sorted(VARIANTS))
+    p.add_argument("--fp32", action="store_true", help="keep fp32 weights")
+    p.set_defaults(func=cmd_ship)

@@ -1,0 +1,168 @@
+"""Training configuration: YAML files (``config/train_<variant>.yaml``) over the defaults
+below, ``base:`` to inherit another file, and ``key.sub=value`` overrides from the command
+line (values parsed as YAML). Unknown keys are errors, so a typo cannot silently fall back
+to a default.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# The reference recipe (AsymTrack, AAAI 2025) where it has a value.
+DEFAULTS: dict[str, Any] = {
+    "variant": "tiny",
+    "seed": 0,
+    "device": "cpu",  # cpu or cuda
+    "threads": 0,  # torch intra-op threads per process; 0 = torch's default
+    "data": {
+        # Each: {type: got10k|lasot|trackingnet|coco|otb|synthetic, weight: ratio, root: folder, ...}
+        "sources": [{"type": "synthetic", "weight": 1.0}],
+        "samples_per_epoch": 60000,
+        "max_gap": 200,
+        "num_workers": 1,
+        "neg_prob": 0.25,  # share of pairs that also carry a negative search crop (score head)
+    },
+    "augment": {
+        "template_center_jitter": 0.0,
+        "template_scale_jitter": 0.0,
+        "search_center_jitter": 3.5,
+        "search_scale_jitter": 0.5,
+        "grayscale": 0.05,
+        "flip": 0.5,
+        "brightness": 0.2,
+    },
+    "model": {
+        "score_head": True,
+        "score_detach": True,  # the score loss does not move the backbone or box head
+    },
+    "loss": {"giou": 2.0, "l1": 5.0, "score": 1.0},
+    "optim": {
+        "batch_size": 64,  # per process
+        "epochs": 500,
+        "lr": 4.0e-4,
+        "weight_decay": 1.0e-4,
+        "backbone_lr_mult": 0.1,
+        "lr_drop_at": 0.8,  # fraction of the epochs
+        "lr_drop_factor": 0.1,
+        "warmup_iters": 0,
+        "warmup_start": 0.01,  # lr factor at the first warm-up iteration
+        "grad_clip": 0.1,
+        "max_iters": 0,  # stop (with a checkpoint to resume from) after this many iterations; 0 = none
+    },
+    "checkpoint": {"every_minutes": 10.0, "keep": 3},
+    "log": {"every_iters": 10},
+    "val": {"pairs": 64, "batch_size": 16},
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _merge(base: dict, update: dict, where: str) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        path = f"{where}{key}"
+        if key not in base:
+            raise ConfigError(f"unknown config key {path!r}")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {path!r} must be a mapping")
+            out[key] = _merge(base[key], value, path + ".")
+        else:
+            out[key] = _typed(base[key], value, path)
+    return out
+
+
+def _typed(default: Any, value: Any, path: str) -> Any:
+    """``value`` checked against the default's type; numbers given as text (YAML 1.1 reads
+    ``1e-3`` as a string) are converted.
+    """
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key {path!r}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, (int, float)):
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"config key {path!r}: expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key {path!r}: expected a number, got {value!r}")
+        if isinstance(default, int) and not float(value).is_integer():
+            raise ConfigError(f"config key {path!r}: expected an integer, got {value!r}")
+        return int(value) if isinstance(default, int) else float(value)
+    return value
+
+
+def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: circular 'base'")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    base = data.pop("base", None)
+    if base is None:
+        return _merge(DEFAULTS, data, "")
+    parent = _read(path.parent / base, (*seen, path.resolve()))
+    try:
+        return _merge(parent, data, "")
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def apply_override(cfg: dict, item: str) -> dict:
+    """``a.b=value``; value parsed as YAML (numbers, booleans, lists, mappings)."""
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {item!r} is not key=value")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {item!r}: value is not valid YAML: {err}") from None
+    update: dict = {}
+    node = update
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return _merge(cfg, update, "")
+
+
+def load_config(path: str | Path | None, overrides: list[str] = (), base: dict | None = None) -> dict:
+    """The file at ``path`` (or ``base``, e.g. a checkpoint's saved config, or the defaults)
+    with ``overrides`` applied, validated.
+    """
+    if path:
+        cfg = _read(Path(path))
+    else:
+        cfg = _merge(DEFAULTS, base or {}, "")
+    for item in overrides:
+        cfg = apply_override(cfg, item)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: dict) -> None:
+    from ..models.asymtrack import VARIANTS
+
+    if cfg["variant"] not in VARIANTS:
+        raise ConfigError(f"variant {cfg['variant']!r}: expected one of {sorted(VARIANTS)}")
+    sources = cfg["data"]["sources"]
+    if not isinstance(sources, list) or not sources or not all(isinstance(s, dict) and "type" in s for s in sources):
+        raise ConfigError("data.sources must be a non-empty list of mappings with a 'type'")
+    o = cfg["optim"]
+    if o["batch_size"] < 1 or o["epochs"] < 1 or o["lr"] <= 0:
+        raise ConfigError("optim.batch_size and optim.epochs must be >= 1 and optim.lr > 0")
+    if cfg["data"]["samples_per_epoch"] < o["batch_size"]:
+        raise ConfigError("data.samples_per_epoch must hold at least one batch")

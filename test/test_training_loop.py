@@ -1,0 +1,160 @@
+"""The training loop on procedural synthetic data: end to end through the CLI, official
+checkpoint layout, resume, learning on a fixed batch, fine-tuning start, config, shipping.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from asymtrack_ros.cli import main
+from asymtrack_ros.models.asymtrack import AsymTrack
+from asymtrack_ros.models.checkpoint import load_checkpoint
+from asymtrack_ros.models.safe_pickle import CheckpointError, read_checkpoint
+from asymtrack_ros.training.config import ConfigError, load_config
+from asymtrack_ros.training.pairs import Augment, PairDataset, collate, to_input
+from asymtrack_ros.training.synthetic import SyntheticSource
+from asymtrack_ros.training.trainer import TrainingNet, init_from, train
+
+OFFICIAL_KEYS = {"epoch", "actor_type", "net_type", "net", "net_info", "constructor", "optimizer", "stats", "settings"}
+SMALL = [
+    "data.sources=[{type: synthetic, procedural: true}]",
+    "data.samples_per_epoch=4",
+    "data.num_workers=0",
+    "data.neg_prob=0.5",
+    "optim.batch_size=2",
+    "optim.epochs=2",
+    "optim.warmup_iters=2",
+    "val.pairs=2",
+    "log.every_iters=1",
+    "threads=1",
+]
+
+
+def _config(*extra: str) -> dict:
+    return load_config(Path(__file__).parents[1] / "config" / "train_tiny.yaml", [*SMALL, *extra])
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four iterations (two epochs of two) through the command line."""
+    out = tmp_path_factory.mktemp("run")
+    config = Path(__file__).parents[1] / "config" / "train_tiny.yaml"
+    args = ["train", "--config", str(config), "--out", str(out)]
+    assert main(args + [a for s in SMALL for a in ("--set", s)]) == 0
+    return out
+
+
+def test_run_writes_log_plot_and_official_checkpoints(full_run: Path) -> None:
+    rows = [json.loads(line) for line in (full_run / "log.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if "loss" in r]
+    assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
+    assert {"giou", "l1", "iou", "score_bce", "lr", "pairs_per_s"} <= set(train_rows[0])
+    lrs = [r["lr"] for r in train_rows]  # warm-up over 2 iterations, drop after 80% of 4
+    assert lrs == pytest.approx([4e-6, 2.02e-4, 4e-4, 4e-4])
+    assert sum("val_iou" in r for r in rows) == 2
+    assert (full_run / "loss.png").stat().st_size > 1000
+    ckpt = read_checkpoint(full_run / "checkpoints" / "AsymTrack_ep0002.pth.tar")
+    assert OFFICIAL_KEYS <= set(ckpt)
+    assert type(ckpt["settings"]) is dict and ckpt["settings"]["config_name"] == "tiny"
+    assert ckpt["epoch"] == 2 and not any(k.startswith("module.") for k in ckpt["net"])
+    assert "backbone.layers.0.blocks.2.rbr_conv.0.weight" in ckpt["net"]  # training form
+    net = load_checkpoint(full_run / "checkpoints" / "AsymTrack_ep0002.pth.tar")
+    assert net.variant.name == "tiny" and net.score_head is not None
+
+
+def test_resume_continues_exactly(full_run: Path, tmp_path: Path) -> None:
+    """Stopped after 3 of 4 iterations and resumed: the same weights as the run that went through."""
+    cfg = _config("optim.max_iters=3")
+    partial = train(cfg, tmp_path)
+    progress = read_checkpoint(partial)["progress"]
+    assert (progress["epoch"], progress["iteration"], progress["step"]) == (1, 1, 3)
+    assert main(["train", "--resume", str(partial), "--out", str(tmp_path), "--set", "optim.max_iters=0"]) == 0
+    resumed = read_checkpoint(tmp_path / "checkpoints" / "latest.pth.tar")
+    straight = read_checkpoint(full_run / "checkpoints" / "latest.pth.tar")
+    assert resumed["progress"]["step"] == 4
+    for key, value in straight["net"].items():
+        torch.testing.assert_close(resumed["net"][key], value, rtol=0, atol=1e-6, msg=key)
+
+
+def test_resume_refuses_another_batch_size(full_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="resume with the same"):
+        train(_config("optim.batch_size=1"), tmp_path, resume=full_run / "checkpoints" / "latest.pth.tar")
+
+
+def test_loss_decreases_on_a_fixed_batch() -> None:
+    torch.manual_seed(0)
+    data = PairDataset([SyntheticSource(procedural=True)], [1.0], AsymTrack("tiny").variant, Augment(), neg_prob=1.0)
+    batch = collate([data[i] for i in range(4)])
+    net = AsymTrack("tiny", score_head=True)
+    model = TrainingNet(net).train()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    from asymtrack_ros.training.losses import box_loss, score_loss
+
+    losses = []
+    for _ in range(8):
+        out = model(
+            to_input(batch["template"]), to_input(batch["search"]), to_input(batch["neg_search"]), batch["neg_index"]
+        )
+        loss = box_loss(out["boxes"], batch["box"])[0] + score_loss(out["pos_logits"], out["neg_logits"])[0]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_init_from_official_checkpoint(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    net = AsymTrack("tiny", score_head=True)
+    init_from(net, tiny_checkpoint)
+    official = read_checkpoint(tiny_checkpoint)["net"]
+    torch.testing.assert_close(net.state_dict()["bottleneck.weight"], official["bottleneck.weight"].float())
+    deploy = tmp_path / "deploy.pth"
+    torch.save({"variant": "tiny", "net": AsymTrack("tiny").reparameterize().state_dict()}, deploy)
+    with pytest.raises(CheckpointError, match="deploy-form"):
+        init_from(AsymTrack("tiny"), deploy)
+    with pytest.raises(CheckpointError, match="is AsymTrack-tiny, training AsymTrack-small"):
+        init_from(AsymTrack("small"), tiny_checkpoint)
+
+
+def test_config_overrides_and_errors(tmp_path: Path) -> None:
+    cfg = _config("optim.lr=1e-3", "model.score_head=false")
+    assert cfg["optim"]["lr"] == 1e-3 and cfg["model"]["score_head"] is False
+    assert cfg["augment"]["search_center_jitter"] == 3.5 and cfg["optim"]["backbone_lr_mult"] == 0.1
+    with pytest.raises(ConfigError, match="unknown config key 'optim.lr_typo'"):
+        _config("optim.lr_typo=1")
+    with pytest.raises(ConfigError, match="'optim.epochs': expected a number, got 'many'"):
+        _config("optim.epochs=many")
+    with pytest.raises(ConfigError, match="'model.score_head': expected true or false"):
+        _config("model.score_head=1")
+    child = tmp_path / "child.yaml"
+    child.write_text(f"base: {Path(__file__).parents[1] / 'config' / 'train_small.yaml'}\noptim: {{batch_size: 8}}\n")
+    cfg = load_config(child)
+    assert cfg["variant"] == "small" and cfg["optim"]["batch_size"] == 8
+    for variant in ("tiny", "small", "base"):
+        assert load_config(Path(__file__).parents[1] / "config" / f"train_{variant}.yaml")["variant"] == variant
+
+
+def test_cli_reports_bad_dataset_roots(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    config = Path(__file__).parents[1] / "config" / "train_tiny.yaml"
+    missing = tmp_path / "nowhere"
+    args = ["train", "--config", str(config), "--out", str(tmp_path / "o")]
+    assert main(args + ["--set", f"data.sources=[{{type: got10k, root: {missing}}}]"]) == 2
+    assert f"{missing}: GOT-10k split folder not found" in capsys.readouterr().err
+
+
+def test_ship_writes_deploy_form_that_loads(full_run: Path, tmp_path: Path) -> None:
+    from asymtrack_ros.training.ship import ship
+
+    report = ship(full_run / "checkpoints" / "latest.pth.tar", tmp_path / "asymtrack_tiny.pth")
+    assert report["variant"] == "tiny" and report["score_head"]
+    assert report["precision"] == "fp16"
+    assert report["fp16_max_box_diff"] <= 1e-3
+    saved = read_checkpoint(tmp_path / "asymtrack_tiny.pth")
+    assert saved["variant"] == "tiny" and saved["net"]["bottleneck.weight"].dtype == torch.float16
+    assert any(k.endswith("reparam_conv.weight") for k in saved["net"])
+    net = load_checkpoint(tmp_path / "asymtrack_tiny.pth")
+    assert net.score_head is not None
