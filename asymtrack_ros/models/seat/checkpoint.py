@@ -1,0 +1,85 @@
+"""SEAT checkpoints: ``{'state_dict', 'arch'}`` with ``arch`` the original architecture
+string or one of our descriptions; loaded strictly, with errors naming what differs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..safe_pickle import CheckpointError, read_checkpoint
+from .arch import ArchError, SeatArch, arch_from_dict, arch_from_original, resolve_arch
+from .net import SeatNet
+
+
+def is_seat_checkpoint(ckpt: Any) -> bool:
+    return isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict) and "arch" in ckpt
+
+
+def is_seat_file(path: str | Path) -> bool:
+    """Whether a checkpoint file holds a SEAT network (False for other families)."""
+    return is_seat_checkpoint(read_checkpoint(path))
+
+
+def recorded_arch(ckpt: dict, path: Path) -> SeatArch:
+    arch = ckpt["arch"]
+    try:
+        if isinstance(arch, str):
+            return arch_from_original(arch, f"{path}: arch")
+        if isinstance(arch, dict):
+            return arch_from_dict(arch, f"{path}: arch")
+    except ArchError as err:
+        raise CheckpointError(str(err)) from None
+    raise CheckpointError(f"{path}: 'arch' must be an architecture string or description, got {type(arch).__name__}")
+
+
+def _describe(a: SeatArch) -> str:
+    blocks = ", ".join(f"{b.in_channels}->{b.out_channels} {b.head_op}+{list(b.stack_ops)}" for b in a.blocks)
+    return f"SEAT-{a.variant} ({a.backbone}; {blocks or 'no blocks'})"
+
+
+def load_seat_checkpoint(path: str | Path, arch: str | Path | SeatArch | None = None) -> SeatNet:
+    """Strictly load a SEAT checkpoint in eval form. ``arch`` (variant name, description
+    path or ``SeatArch``) defaults to what the file records; a mismatch is an error.
+    """
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    if not is_seat_checkpoint(ckpt):
+        raise CheckpointError(f"{path}: not a SEAT checkpoint (expected a dict with 'state_dict' and 'arch')")
+    recorded = recorded_arch(ckpt, path)
+    wanted = recorded
+    if arch is not None:
+        try:
+            wanted = resolve_arch(arch)
+        except ArchError as err:
+            raise CheckpointError(str(err)) from None
+        if not wanted.same_network(recorded):
+            raise CheckpointError(f"{path}: checkpoint is {_describe(recorded)}, asked for {_describe(wanted)}")
+    state = ckpt["state_dict"]
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: state_dict holds non-tensor values")
+    state = {k.removeprefix("module."): v.float() if v.is_floating_point() else v for k, v in state.items()}
+    net = SeatNet(wanted)
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: keys do not match {_describe(wanted)} ({len(missing)} missing, e.g. {missing[:3]}; "
+            f"{len(unexpected)} unexpected, e.g. {unexpected[:3]})"
+        )
+    bad = [
+        f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}" for k, v in state.items() if v.shape != expected[k].shape
+    ]
+    if bad:
+        raise CheckpointError(f"{path}: tensor shapes differ from {_describe(wanted)} at {bad[:3]}")
+    net.load_state_dict(state, strict=True)
+    return net.eval()
+
+
+def save_seat_checkpoint(net: SeatNet, path: str | Path) -> Path:
+    path = Path(path)
+    torch.save({"state_dict": net.state_dict(), "arch": net.arch.to_dict()}, path)
+    return path
