@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from types import SimpleNamespace
 
 import cv2
@@ -9,12 +10,17 @@ import numpy as np
 import pytest
 
 from asymtrack_ros.nodes.image_codec import (
+    UnsupportedEncapsulation,
     compressed_loader,
     decode_compressed,
     fill_image_msg,
     image_loader,
     image_view,
+    parse_image_cdr,
 )
+
+# lark (used by the rosidl parser that rclpy loads) imports deprecated stdlib modules.
+pytestmark = pytest.mark.filterwarnings("ignore:module 'sre_:DeprecationWarning")
 
 RNG = np.random.default_rng(1)
 BGR = RNG.integers(0, 256, (6, 5, 3), dtype=np.uint8)
@@ -99,3 +105,36 @@ def test_fill_image_msg():
     msg = fill_image_msg(SimpleNamespace(), BGR[:, ::-1])  # non-contiguous input
     assert (msg.height, msg.width, msg.step, msg.encoding) == (6, 5, 15, "bgr8")
     np.testing.assert_array_equal(image_loader(msg)(), BGR[:, ::-1])
+
+
+@pytest.mark.parametrize("frame_id", ["", "c", "cam", "camera_optical_frame", "ünï"])
+@pytest.mark.parametrize(("encoding", "width"), [("bgr8", 5), ("mono8", 3), ("rgba8", 7)])
+def test_parse_image_cdr_matches_rclpy(frame_id, encoding, width):
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import Image
+
+    channels = {"bgr8": 3, "mono8": 1, "rgba8": 4}[encoding]
+    msg = Image(height=3, width=width, encoding=encoding, step=width * channels + 1, is_bigendian=0)
+    msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id = -7, 999_999_999, frame_id
+    msg.data = bytes(RNG.integers(0, 256, msg.step * msg.height, dtype=np.uint8))
+    raw = parse_image_cdr(serialize_message(msg))
+    assert (raw.sec, raw.nanosec, raw.frame_id) == (-7, 999_999_999, frame_id)
+    assert (raw.height, raw.width, raw.encoding, raw.step, raw.is_bigendian) == (3, width, encoding, msg.step, 0)
+    assert bytes(raw.data) == bytes(msg.data)
+    np.testing.assert_array_equal(image_view(raw)[0], image_view(msg)[0])
+
+
+def test_parse_image_cdr_big_endian_and_errors():
+    def s(text: bytes) -> bytes:  # a CDR string: length with the NUL, the bytes, the NUL
+        return struct.pack(">I", len(text) + 1) + text + b"\0"
+
+    # Big endian; fields 4-byte aligned from the end of the 4-byte encapsulation header.
+    body = struct.pack(">iI", 12, 34) + s(b"cam") + struct.pack(">II", 1, 2) + s(b"mono8")  # 34 bytes
+    body += b"\x01" + b"\0" + struct.pack(">II", 2, 2) + b"\x05\x06"  # is_bigendian, pad to 36, step, data
+    raw = parse_image_cdr(b"\x00\x00\x00\x00" + body)
+    assert (raw.sec, raw.nanosec, raw.frame_id, raw.height, raw.width, raw.encoding) == (12, 34, "cam", 1, 2, "mono8")
+    assert (raw.is_bigendian, raw.step, bytes(raw.data)) == (1, 2, b"\x05\x06")
+    with pytest.raises(ValueError, match="truncated"):
+        parse_image_cdr(b"\x00\x00\x00\x00" + body[:-1])
+    with pytest.raises(UnsupportedEncapsulation):
+        parse_image_cdr(b"\x00\x09\x00\x00" + body)

@@ -4,10 +4,16 @@ Validation is cheap and happens on reception (a malformed message is rejected at
 once); colour conversion and JPEG/PNG decoding are deferred to the worker, which
 converts only the frames it uses. ``bgr8`` frames stay zero-copy views of the
 message buffer, row padding (``step``) included.
+
+``parse_image_cdr`` reads a serialized ``sensor_msgs/Image`` (a raw subscription)
+directly: rclpy's own conversion copies the pixels twice and costs about 0.5 ms for a
+640x480 frame, a sizeable part of what the node adds to the model's latency.
 """
 
 from __future__ import annotations
 
+import struct
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import cv2
@@ -78,3 +84,67 @@ def fill_image_msg(msg: Any, image_bgr: np.ndarray) -> Any:
     msg.step = width * 3
     msg.data = np.ascontiguousarray(image_bgr).tobytes()
     return msg
+
+
+# CDR encapsulation identifiers (big / little endian; XCDR1 and plain XCDR2, which lay
+# out sensor_msgs/Image identically: it has no 8-byte members).
+_BYTE_ORDER = {b"\x00\x00": ">", b"\x00\x01": "<", b"\x00\x06": ">", b"\x00\x07": "<"}
+
+
+class UnsupportedEncapsulation(ValueError):
+    """Serialized with a CDR variant this parser does not read: deserialize normally."""
+
+
+@dataclass(frozen=True)
+class RawImage:
+    """The fields of a serialized ``sensor_msgs/Image``; ``data`` is a view of the buffer."""
+
+    sec: int
+    nanosec: int
+    frame_id: str
+    height: int
+    width: int
+    encoding: str
+    is_bigendian: int
+    step: int
+    data: memoryview
+
+
+def parse_image_cdr(buf: bytes) -> RawImage:
+    """Parse a CDR-serialized ``sensor_msgs/Image`` without copying the pixels."""
+    view = memoryview(buf)
+    order = _BYTE_ORDER.get(bytes(view[:2]))
+    if order is None:
+        raise UnsupportedEncapsulation(f"CDR encapsulation {bytes(view[:2]).hex()} not supported")
+    u32, i32 = struct.Struct(order + "I"), struct.Struct(order + "i")
+    pos = 4  # alignment is relative to the end of the encapsulation header
+
+    def uint32(fmt: struct.Struct = u32) -> int:
+        nonlocal pos
+        pos += -(pos - 4) % 4
+        if pos + 4 > len(view):
+            raise ValueError("serialized image is truncated")
+        (value,) = fmt.unpack_from(view, pos)
+        pos += 4
+        return value
+
+    def chunk(n: int) -> memoryview:
+        nonlocal pos
+        if pos + n > len(view):
+            raise ValueError("serialized image is truncated")
+        pos += n
+        return view[pos - n : pos]
+
+    def string() -> str:
+        n = uint32()
+        return bytes(chunk(n)[: max(0, n - 1)]).decode("utf-8", "replace")  # n counts the NUL
+
+    sec = uint32(i32)
+    nanosec = uint32()
+    frame_id = string()
+    height, width = uint32(), uint32()
+    encoding = string()
+    is_bigendian = chunk(1)[0]
+    step = uint32()
+    data = chunk(uint32())
+    return RawImage(sec, nanosec, frame_id, height, width, encoding, is_bigendian, step, data)

@@ -14,20 +14,29 @@ import time
 from typing import Any
 
 import rclpy
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
 
 from asymtrack_ros.msg import TargetSelection, TrackedObject
 
 from ..tracking.session import Command, Frame, FrameResult, Selection, TrackingSession
 from ..tracking.tracker import TrackState
 from .config import DESCRIPTIONS, ConfigError, TrackerNodeConfig, from_params, parameter_defaults
-from .image_codec import compressed_loader, fill_image_msg, image_loader
+from .image_codec import (
+    UnsupportedEncapsulation,
+    compressed_loader,
+    fill_image_msg,
+    image_loader,
+    parse_image_cdr,
+)
 from .monitor import Throttle, Window, percentiles
 
 # Parameters every node may be given; not typos.
@@ -124,7 +133,8 @@ class TrackerNode(Node):
         if cfg.image_transport == "compressed":
             sub = self.create_subscription(CompressedImage, "image/compressed", self._on_compressed, image_qos)
         else:
-            sub = self.create_subscription(Image, "image", self._on_image, image_qos)
+            # Raw (serialized) messages: parse_image_cdr reads the pixels without rclpy's copies.
+            sub = self.create_subscription(Image, "image", self._on_image, image_qos, raw=True)
         self._image_topic = sub.topic_name
         self.create_subscription(TargetSelection, "select", self._on_select, 10)
         # rqt_image_view publishes clicks on <viewed topic>_mouse_left: the camera or our debug image.
@@ -142,15 +152,21 @@ class TrackerNode(Node):
         self._rejected += 1
         self._warn("image", f"dropping an image on {self._image_topic}: {err}")
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, data: bytes) -> None:
         received = time.monotonic()
         self._last_image = received
         try:
+            try:
+                msg = parse_image_cdr(data)
+                header = Header(stamp=Time(sec=msg.sec, nanosec=msg.nanosec), frame_id=msg.frame_id)
+            except UnsupportedEncapsulation:
+                msg = deserialize_message(data, Image)
+                header = msg.header
             loader = image_loader(msg)
         except ValueError as err:
             self._reject_image(err)
             return
-        self._session.submit(Frame(stamp_ns(msg.header.stamp), msg.header, received, loader))
+        self._session.submit(Frame(stamp_ns(header.stamp), header, received, loader))
 
     def _on_compressed(self, msg: CompressedImage) -> None:
         received = time.monotonic()
