@@ -1,0 +1,84 @@
+"""Closed loop over real DDS: uav_sim_node (publishing /clock) and follow_controller_node
+(use_sim_time) with the ground-truth box as its tracker. The target must stay centred and
+at the standoff distance.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import pytest
+import rclpy
+from follow_harness import NodeProcess, params_file, spin_until
+from geometry_msgs.msg import PoseStamped
+from rclpy.executors import SingleThreadedExecutor
+from std_srvs.srv import SetBool
+
+from asymtrack_ros.msg import FollowStatus, TrackedObject
+
+pytestmark = pytest.mark.filterwarnings("ignore:module 'sre_:DeprecationWarning")
+
+END_S = 9.6  # simulated time to stop at: the target drives under the sign gantry at ~9.8 s
+W, H = 320, 240
+STANDOFF = 18.0
+
+
+def test_closed_loop_keeps_the_target_centred(tmp_path) -> None:
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    ns = f"/sim_follow_{os.getpid()}"
+    clock = ["-r", f"/clock:={ns}/clock"]  # keep this test's simulated time to itself
+    sim_params = params_file(tmp_path / "sim.yaml", "uav_sim_node", ns,
+                             {"width": W, "height": H, "fps": 15.0, "real_time_factor": 1.0, "select_after_s": -1.0})
+    ctl_params = params_file(tmp_path / "ctl.yaml", "follow_controller_node", ns, {"rate_hz": 15.0},
+                             ("follow_controller.yaml", "sim_follow.yaml"))
+    sim = NodeProcess("uav_sim_node", ["--ros-args", "-r", f"__ns:={ns}", *clock, "--params-file", str(sim_params)],
+                      tmp_path / "sim.log")
+    ctl = NodeProcess("follow_controller_node", [
+        "--ros-args", "-r", f"__ns:={ns}", *clock, "--params-file", str(ctl_params), "-p", "use_sim_time:=true",
+        "-r", "tracked_object:=ground_truth/tracked_object"], tmp_path / "ctl.log")
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("closed_loop_probe", namespace=ns, context=ctx)
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    truth: list[TrackedObject] = []
+    status: list[FollowStatus] = []
+    poses: dict[str, list[PoseStamped]] = {"vehicle": [], "target": []}
+    node.create_subscription(TrackedObject, "ground_truth/tracked_object", truth.append, 100)
+    node.create_subscription(FollowStatus, "follow_status", status.append, 100)
+    for name in poses:
+        node.create_subscription(PoseStamped, f"sim/{name}_pose", poses[name].append, 100)
+    client = node.create_client(SetBool, "follow_controller_node/enable")
+    try:
+        spin_until(ex, lambda: not sim.alive() or not ctl.alive() or (client.service_is_ready() and truth), 30.0,
+                   "both nodes to start")
+        assert sim.alive() and ctl.alive(), sim.output() + ctl.output()
+        future = client.call_async(SetBool.Request(data=True))
+        spin_until(ex, future.done, 5.0, "engaging")
+        t_engaged = truth[-1].header.stamp.sec + truth[-1].header.stamp.nanosec * 1e-9
+        stamp = lambda m: m.header.stamp.sec + m.header.stamp.nanosec * 1e-9  # noqa: E731
+        wall = time.monotonic()
+        assert t_engaged < END_S - 5.0, f"started too late in the scenario (t = {t_engaged:.1f} s)"
+        spin_until(ex, lambda: stamp(truth[-1]) > END_S, 3 * END_S, "the simulated run")
+        wall = time.monotonic() - wall
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+        sim.stop()
+        ctl.stop()
+    assert any(s.state == FollowStatus.FOLLOWING for s in status), ctl.output()
+    settled = [m for m in truth if t_engaged + 1.0 < stamp(m) <= END_S]
+    seen = [m for m in settled if m.state == TrackedObject.TRACKING]
+    assert len(seen) >= 0.8 * len(settled) > 0
+    centred = [math.hypot(m.x + m.width / 2 - W / 2, m.y + m.height / 2 - H / 2) <= 0.1 * W for m in seen]
+    assert sum(centred) >= 0.9 * len(centred), f"centred on {sum(centred)}/{len(centred)} frames"
+    dist = []
+    for v, t in zip(poses["vehicle"], poses["target"]):
+        if t_engaged + 3.0 < stamp(v) <= END_S:
+            p, q = v.pose.position, t.pose.position
+            dist.append(math.dist((p.x, p.y, p.z), (q.x, q.y, 1.0)))
+    assert dist and sum(abs(d - STANDOFF) <= 0.2 * STANDOFF for d in dist) >= 0.8 * len(dist), dist[::10]
+    print(f"closed loop: {END_S - t_engaged:.1f} simulated s in {wall:.1f} s, {len(seen)} frames")
