@@ -37,6 +37,12 @@ def _section(path: str, node_name: str) -> dict:
     return params
 
 
+def _camera_info_of(image_topic: str) -> str:
+    """camera_info beside the image topic, as camera drivers and image_transport name them."""
+    parent = image_topic.rsplit("/", 1)[0] if "/" in image_topic else ""
+    return f"{parent}/camera_info" if parent or image_topic.startswith("/") else "camera_info"
+
+
 def _nodes(context, *args, **kwargs):
     def arg(name: str) -> str:
         return LaunchConfiguration(name).perform(context).strip()
@@ -72,6 +78,7 @@ def _nodes(context, *args, **kwargs):
                 name="follow_controller_node",
                 namespace=arg("namespace"),
                 parameters=[_section(controller_yaml, "follow_controller_node")],
+                remappings=[("camera_info", arg("camera_info") or _camera_info_of(camera))],
                 output="screen",
                 emulate_tty=True,
                 condition=IfCondition(LaunchConfiguration("use_follow_controller")),
@@ -94,6 +101,11 @@ def generate_launch_description() -> LaunchDescription:
             ),
             DeclareLaunchArgument(
                 "image_transport", default_value="", description="raw or compressed; empty: the params file's"
+            ),
+            DeclareLaunchArgument(
+                "camera_info",
+                default_value="",
+                description="camera_info topic for the follow controller; empty: beside the camera topic",
             ),
             DeclareLaunchArgument("namespace", default_value="", description="namespace of the nodes"),
             DeclareLaunchArgument(
