@@ -23,6 +23,7 @@ setup(
         "torch>=2.1",
         "tqdm",
     ],
+    extras_require={"train": ["pyyaml", "matplotlib"]},  # asymtrack train / synth / ship
     entry_points={
         "console_scripts": [
             "asymtrack=asymtrack_ros.cli:main",
