@@ -169,6 +169,8 @@ def test_other_readers_errors(tmp_path: Path) -> None:
         Coco(tmp_path / "c", tmp_path / "c" / "nobox.json")
     with pytest.raises(ValueError, match="unknown data source type 'imagenet'"):
         build_source({"type": "imagenet", "root": "x"})
+    with pytest.raises(ValueError, match="data source 'synthetic': .*'root'"):
+        build_source({"type": "synthetic", "root": "x"})
 
 
 def test_evaluation_sequences_are_refused() -> None:

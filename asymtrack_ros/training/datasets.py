@@ -371,12 +371,14 @@ def build_source(spec: dict) -> Source:
     if kind == "synthetic":
         from .synthetic import SyntheticSource
 
-        return SyntheticSource(**options)
-    if kind not in READERS:
+        reader = SyntheticSource
+    elif kind in READERS:
+        if "root" not in options:
+            raise ValueError(f"data source {kind!r} needs a root folder")
+        reader = READERS[kind]
+    else:
         raise ValueError(f"unknown data source type {kind!r}; expected one of {sorted(READERS) + ['synthetic']}")
-    if "root" not in options:
-        raise ValueError(f"data source {kind!r} needs a root folder")
     try:
-        return READERS[kind](**options)
-    except TypeError as err:
+        return reader(**options)
+    except TypeError as err:  # an option the reader does not take
         raise ValueError(f"data source {kind!r}: {err}") from None
