@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import tempfile
 from pathlib import Path
 
@@ -30,12 +31,25 @@ def seat_net(variant: str) -> SeatNet:
     return load_seat_checkpoint(checkpoint(variant))
 
 
-@functools.cache
-def seat_onnx(variant: str, npu_friendly: bool = False) -> Path:
-    from asymtrack_ros.models.seat.deploy import export_seat
+EXPORT_CACHE = Path(tempfile.mkdtemp(prefix="seat_onnx_cache_"))
 
-    out = Path(tempfile.mkdtemp(prefix=f"seat_{variant}_{'npu' if npu_friendly else 'ort'}_"))
-    return export_seat(seat_net(variant), out, npu_friendly=npu_friendly)
+
+@functools.cache
+def seat_onnx(variant: str) -> Path:
+    """The fixture checkpoint exported as ``load_engine`` does it, into EXPORT_CACHE (tests
+    that load the checkpoint on onnxruntime with that cache then reuse it).
+    """
+    from asymtrack_ros.engines import factory
+
+    previous = os.environ.get("ASYMTRACK_CACHE")
+    os.environ["ASYMTRACK_CACHE"] = str(EXPORT_CACHE)
+    try:
+        return factory._exported_dir(checkpoint(variant), None, False)
+    finally:
+        if previous is None:
+            del os.environ["ASYMTRACK_CACHE"]
+        else:
+            os.environ["ASYMTRACK_CACHE"] = previous
 
 
 def sample(io: dict[str, np.ndarray], i: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

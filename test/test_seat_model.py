@@ -57,17 +57,6 @@ def test_outputs_and_intermediates_match_original(variant: str) -> None:
         np.testing.assert_allclose(got[key].numpy(), io[key], atol=2e-5 * scale, rtol=0, err_msg=key)
 
 
-def test_npu_form_is_the_same_function() -> None:
-    io = seat_io("al")
-    net = seat_net("al")
-    try:
-        got = _intermediates(net.set_npu_friendly(True), io)
-    finally:
-        net.set_npu_friendly(False)
-    np.testing.assert_allclose(got["cls"].numpy(), io["cls"], atol=1e-4, rtol=0)
-    np.testing.assert_allclose(got["reg"].numpy(), io["reg"], atol=1e-4, rtol=0)
-
-
 @pytest.mark.parametrize("variant", ["lt", "al"])
 def test_roi_align_matches_torchvision_reference(variant: str) -> None:
     """The fixture's stand-alone torchvision.ops.roi_align calls, incl. boxes partly outside."""

@@ -1,0 +1,110 @@
+"""SEAT's ONNX deployment: contract, onnxruntime parity with torch, the NPU-friendly form."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+import torch
+from seat_common import EXPORT_CACHE, checkpoint, sample, seat_io, seat_net, seat_onnx
+
+from asymtrack_ros.cli import main
+from asymtrack_ros.engines.factory import load_engine
+from asymtrack_ros.engines.onnx_engine import OnnxEngine
+from asymtrack_ros.engines.torch_engine import TorchEngine
+from asymtrack_ros.models.seat.deploy import NPU_AVOIDED, op_census
+from asymtrack_ros.models.seat.net import CACHE_NAMES
+
+
+def test_graph_names_and_model_json() -> None:
+    out = seat_onnx("al")
+    template = onnx.load(str(out / "template.onnx"))
+    search = onnx.load(str(out / "search.onnx"))
+    assert [i.name for i in template.graph.input] == ["template", "template_box"]
+    assert [o.name for o in template.graph.output] == list(CACHE_NAMES)
+    assert [i.name for i in search.graph.input] == ["search", *CACHE_NAMES]
+    assert [o.name for o in search.graph.output] == ["cls", "reg"]
+    meta = json.loads((out / "model.json").read_text())
+    assert (meta["family"], meta["variant"], meta["template_size"], meta["search_size"]) == ("seat", "al", 127, 287)
+    assert meta["mean"] == [0.0, 0.0, 0.0] and meta["std"] == [1.0, 1.0, 1.0] and meta["pixel_scale"] == 1.0
+    assert meta["extra"]["channel_order"] == "bgr" and meta["extra"]["search_size_big"] == 303
+    assert op_census(out)["template"].get("RoiAlign") == 1
+
+
+@pytest.mark.parametrize("variant", ["lt", "al"])
+def test_onnxruntime_matches_torch_and_original(variant: str) -> None:
+    io = seat_io(variant)
+    ort_engine = OnnxEngine(seat_onnx(variant), providers=["cpu"])
+    torch_engine = TorchEngine(seat_net(variant), seat_net(variant).spec())
+    assert ort_engine.provider == "CPUExecutionProvider"
+    for i in range(2):
+        t, s = sample(io, i)
+        got = ort_engine.track(s, ort_engine.encode_template(t))
+        ref = torch_engine.track(s, torch_engine.encode_template(t))
+        for key in ("cls", "reg"):
+            np.testing.assert_allclose(got[key], ref[key], atol=2e-4, rtol=0)
+            np.testing.assert_allclose(got[key], io[key][i : i + 1], atol=2e-4, rtol=0)
+
+
+def test_search_graph_takes_the_small_target_search_size() -> None:
+    """Natural-image statistics matter here: upscale the fixture search crop to big_sz."""
+    io = seat_io("al")
+    t, s = sample(io, 0)
+    big = seat_net("al").arch.tracker.big_sz
+    s = {"search": cv2.resize(s["search"][0].transpose(1, 2, 0), (big, big)).transpose(2, 0, 1)[None].copy()}
+    ort_engine = OnnxEngine(seat_onnx("al"), providers=["cpu"])
+    torch_engine = TorchEngine(seat_net("al"), seat_net("al").spec())
+    got = ort_engine.track(s, ort_engine.encode_template(t))
+    ref = torch_engine.track(s, torch_engine.encode_template(t))
+    assert got["cls"].shape == (1, 1, 28, 28)
+    for key in ("cls", "reg"):
+        np.testing.assert_allclose(got[key], ref[key], atol=2e-4, rtol=0)
+
+
+def test_npu_friendly_export_is_exact_and_free_of_hostile_ops(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "npu"
+    assert main(["export", str(checkpoint("al")), "--out", str(out), "--npu-friendly"]) == 0
+    printed = capsys.readouterr().out
+    assert "exported NPU-friendly SEAT-al" in printed and "NPU-hostile none" in printed
+    assert float(printed.split("max |diff| ")[1].split(")")[0]) < 2e-4
+    assert {p.name for p in out.iterdir()} == {"template.onnx", "search.onnx", "model.json"}
+    for graph, ops in op_census(out).items():
+        assert not set(ops) & set(NPU_AVOIDED), (graph, ops)
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["extra"]["npu_friendly"] and meta["extra"]["search_size_big"] is None
+    io = seat_io("al")
+    engine = OnnxEngine(out, providers=["cpu"])
+    for i in range(2):
+        t, s = sample(io, i)
+        got = engine.track(s, engine.encode_template(t))
+        for key in ("cls", "reg"):
+            np.testing.assert_allclose(got[key], io[key][i : i + 1], atol=2e-4, rtol=0)
+    search = onnx.load(str(out / "search.onnx"))
+    assert all(d.dim_value > 0 for d in search.graph.input[0].type.tensor_type.shape.dim)  # static
+
+
+def test_load_engine_dispatches_on_the_checkpoint_family(monkeypatch) -> None:
+    seat_onnx("al")
+    exported = sorted((EXPORT_CACHE / "onnx").iterdir())
+    monkeypatch.setenv("ASYMTRACK_CACHE", str(EXPORT_CACHE))
+    eng = load_engine(checkpoint("al"), "torch")
+    assert (eng.name, eng.spec.family, eng.spec.variant) == ("torch", "seat", "al")
+    eng = load_engine(checkpoint("al"), "onnxruntime", providers=["cpu"])
+    assert (eng.name, eng.spec.family) == ("onnxruntime", "seat")
+    assert sorted((EXPORT_CACHE / "onnx").iterdir()) == exported  # reused, not exported again
+    with pytest.raises(ValueError, match="checkpoint is SEAT-al"):
+        load_engine(checkpoint("al"), "torch", variant="lt")
+
+
+def test_fp16_template_branch_keeps_roi_align_in_fp32() -> None:
+    net = seat_net("al")
+    io = seat_io("al")
+    with torch.no_grad():
+        z = net.match.t_embed(net.features(torch.from_numpy(io["template"][:1])))
+        pooled = net.match.pool_template(z.half(), torch.from_numpy(io["template_box"][:1]).half())
+    assert pooled.dtype == torch.float16
+    np.testing.assert_allclose(pooled.float().numpy(), io["cfm_roi_align"][:1], atol=5e-3, rtol=0)
