@@ -51,10 +51,16 @@ class _SearchGraph(nn.Module):
 
 
 def export_onnx(
-    net: nn.Module, spec: ModelSpec, out_dir: str | Path, example: dict[str, torch.Tensor], fp16: bool = False
+    net: nn.Module,
+    spec: ModelSpec,
+    out_dir: str | Path,
+    example: dict[str, torch.Tensor],
+    fp16: bool = False,
+    search_dynamic_axes: dict[str, dict[int, str]] | None = None,
 ) -> Path:
     """Write template.onnx, search.onnx and model.json for ``net`` (eval/deploy form).
-    ``example`` holds one batch-1 tensor per template and search input name.
+    ``example`` holds one batch-1 tensor per template and search input name;
+    ``search_dynamic_axes`` (torch.onnx's ``dynamic_axes``) frees sizes of the search graph.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -64,7 +70,8 @@ def export_onnx(
     # deprecation and tracer notices are noise for users of this fixed-shape graph.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cache_graph = _TemplateGraph(net, spec, fp16)
+        # eval wrappers: the exporter restores the wrapper's mode, recursively, afterwards
+        cache_graph = _TemplateGraph(net, spec, fp16).eval()
         cache = cache_graph(*tmpl_args)
         torch.onnx.export(
             cache_graph,
@@ -77,13 +84,14 @@ def export_onnx(
         )
         search_args = tuple(example[n] for n in spec.search_inputs) + tuple(cache)
         torch.onnx.export(
-            _SearchGraph(net, spec, fp16),
+            _SearchGraph(net, spec, fp16).eval(),
             search_args,
             str(out_dir / "search.onnx"),
             dynamo=False,
             opset_version=OPSET,
             input_names=list(spec.search_inputs) + list(spec.cache_names),
             output_names=list(spec.outputs),
+            dynamic_axes=search_dynamic_axes,
         )
     for name in ("template.onnx", "search.onnx"):
         onnx.checker.check_model(str(out_dir / name))
