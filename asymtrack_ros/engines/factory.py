@@ -12,7 +12,9 @@ import torch
 
 from ..models.asymtrack import model_spec
 from ..models.checkpoint import load_checkpoint
+from ..models.seat.checkpoint import is_seat_file, load_seat_checkpoint
 from ..tracking.asymtrack_tracker import AsymTrackTracker
+from ..tracking.seat_tracker import SeatTracker
 from ..tracking.tracker import Tracker, TrackerParams
 from .base import Engine
 from .onnx_engine import OnnxEngine
@@ -20,7 +22,7 @@ from .torch_engine import TorchEngine
 
 log = logging.getLogger(__name__)
 ENGINES = ("auto", "torch", "onnxruntime")
-TRACKERS = {"asymtrack": AsymTrackTracker}
+TRACKERS = {"asymtrack": AsymTrackTracker, "seat": SeatTracker}
 
 
 SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "data" / "asymtrack_tiny.pth"
@@ -43,7 +45,12 @@ def _exported_dir(checkpoint: Path, variant: str | None, fp16: bool) -> Path:
 
     digest = hashlib.sha1(checkpoint.read_bytes()).hexdigest()[:16]
     out = cache_root() / "onnx" / f"{digest}-{variant or 'auto'}-{'fp16' if fp16 else 'fp32'}"
-    if not (out / "model.json").is_file():
+    if not (out / "model.json").is_file() and is_seat_file(checkpoint):
+        from ..models.seat.deploy import export_seat
+
+        log.info("exporting %s to %s", checkpoint, out)
+        export_seat(load_seat_checkpoint(checkpoint, variant), out, fp16=fp16)
+    elif not (out / "model.json").is_file():
         net = load_checkpoint(checkpoint, variant)
         spec = model_spec(net.variant)
         example = {
@@ -80,6 +87,9 @@ def load_engine(
         return OnnxEngine(path, providers, threads, trt_cache_dir, fp16)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model directory or checkpoint")
+    if engine == "torch" and is_seat_file(path):
+        net = load_seat_checkpoint(path, variant)
+        return TorchEngine(net, net.spec(), device, fp16)
     if engine == "torch":
         net = load_checkpoint(path, variant)
         return TorchEngine(net, model_spec(net.variant), device, fp16)
