@@ -10,6 +10,9 @@ from pathlib import Path
 from .models.asymtrack import VARIANTS
 from .training.commands import add_commands
 
+SEAT_VARIANTS = ("al", "lt")
+ALL_VARIANTS = sorted(VARIANTS) + list(SEAT_VARIANTS)
+
 
 def _box(text: str) -> tuple[float, ...]:
     try:
@@ -23,7 +26,7 @@ def _box(text: str) -> tuple[float, ...]:
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="exported model directory or checkpoint file")
-    p.add_argument("--variant", choices=sorted(VARIANTS), help="default: what the checkpoint records")
+    p.add_argument("--variant", choices=ALL_VARIANTS, help="default: what the checkpoint records")
     p.add_argument("--engine", default="auto", choices=("auto", "torch", "onnxruntime"))
     p.add_argument("--providers", default="tensorrt,cuda,cpu", help="onnxruntime providers, in order")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
@@ -37,7 +40,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_onnx, max_abs_diff
     from .models.asymtrack import model_spec
     from .models.checkpoint import load_checkpoint
+    from .models.seat.checkpoint import is_seat_file
 
+    if is_seat_file(args.checkpoint):
+        from .models.seat.deploy import export_checked
+
+        print(export_checked(args.checkpoint, args.out, args.variant, args.npu_friendly, args.fp16))
+        return 0
+    if args.npu_friendly:
+        raise ValueError("--npu-friendly applies to SEAT checkpoints")
     net = load_checkpoint(args.checkpoint, args.variant)
     spec = model_spec(net.variant)
     gen = torch.Generator().manual_seed(0)
@@ -144,9 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a checkpoint to template.onnx, search.onnx, model.json")
     p.add_argument("checkpoint")
-    p.add_argument("--variant", choices=sorted(VARIANTS))
+    p.add_argument("--variant", choices=ALL_VARIANTS)
     p.add_argument("--out", required=True)
     p.add_argument("--fp16", action="store_true", help="fp16 weights and maths inside, fp32 inputs/outputs")
+    p.add_argument(
+        "--npu-friendly", action="store_true", help="SEAT: fixed sizes, no RoiAlign/MatMul/GroupNorm/Softmax nodes"
+    )
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("track", help="track one object through a video or an image folder")
@@ -168,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--tracker",
         action="append",
         required=True,
-        help="asymtrack[:MODEL[:ENGINE]], csrt, kcf, mil, nano:BACKBONE,NECKHEAD, vit:NET (repeatable)",
+        help="asymtrack[:MODEL[:ENGINE]], seat:MODEL[:ENGINE], csrt, kcf, mil, nano:BACKBONE,NECKHEAD, vit:NET "
+        "(repeatable)",
     )
     p.add_argument("--out", required=True, help="report folder; results/<tracker>/<seq>.txt inside")
     p.add_argument("--workers", type=int, default=1, help="parallel runs (per-frame times then share cores)")

@@ -85,12 +85,14 @@ def _vit(spec: str):
 
 
 def make_tracker(spec: str) -> BoxTracker:
-    """``asymtrack[:MODEL[:ENGINE]]``, ``csrt``, ``kcf``, ``mil``, ``nano:BACKBONE,NECKHEAD``
-    or ``vit:NET.onnx``. Built inside each worker process (engines do not pickle).
+    """``asymtrack[:MODEL[:ENGINE]]``, ``seat:MODEL[:ENGINE]``, ``csrt``, ``kcf``, ``mil``,
+    ``nano:BACKBONE,NECKHEAD`` or ``vit:NET.onnx``. Built inside each worker process (engines do not pickle).
     """
     kind, _, rest = spec.partition(":")
-    if kind == "asymtrack":
+    if kind in ("asymtrack", "seat"):
         model, _, engine = rest.partition(":")
+        if kind == "seat" and not model:
+            raise ValueError("seat needs a model: seat:CHECKPOINT_OR_EXPORTED_DIR[:ENGINE]")
         return PackageTracker(model or None, engine or "auto")
     if kind in ("csrt", "kcf", "mil"):
         cls = _require({"csrt": "TrackerCSRT", "kcf": "TrackerKCF", "mil": "TrackerMIL"}[kind])
@@ -99,4 +101,7 @@ def make_tracker(spec: str) -> BoxTracker:
         return OpenCVTracker("NanoTrack", _nano(rest))
     if kind == "vit":
         return OpenCVTracker("VitTrack", _vit(rest))
-    raise ValueError(f"unknown tracker {spec!r}; expected asymtrack[:MODEL[:ENGINE]], csrt, kcf, mil, nano:, vit:")
+    raise ValueError(
+        f"unknown tracker {spec!r}; expected asymtrack[:MODEL[:ENGINE]], seat:MODEL[:ENGINE], "
+        "csrt, kcf, mil, nano:, vit:"
+    )
