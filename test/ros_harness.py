@@ -184,7 +184,19 @@ class Harness:
                 return out
         return None
 
-    def send(self, msg: Any, timeout: float = 5.0, expect: bool = True) -> TrackedObject | None:
+    def prime(self, make_frame: Callable[[], Any], timeout: float = 30.0) -> None:
+        """Send frames until one comes back: a best-effort reader drops what arrives before
+        it has matched the writer, so the first frames after start-up may be lost.
+        """
+        sent: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while not any(self.result_for(m) is not None for m in sent):
+            assert time.monotonic() < deadline, f"no TrackedObject within {timeout} s of sending frames"
+            sent.append(make_frame())
+            self.image_pub.publish(sent[-1])
+            self.spin_for(0.3)
+
+    def send(self, msg: Any, timeout: float = 10.0, expect: bool = True) -> TrackedObject | None:
         """Publish a frame and wait for its TrackedObject (``expect``) or just spin a little."""
         self.image_pub.publish(msg)
         if not expect:

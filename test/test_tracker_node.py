@@ -52,7 +52,7 @@ def start_node(tmp: Path, namespace: str, overrides: dict, env: dict | None = No
     return NodeProcess(["--ros-args", "-r", f"__ns:={namespace}", "--params-file", str(params)], tmp / "node.log", env)
 
 
-def connect(context, node: NodeProcess, namespace: str, compressed: bool = False) -> Harness:
+def connect(context, node: NodeProcess, namespace: str, compressed: bool = False, prime: bool = True) -> Harness:
     harness = Harness(context, namespace, compressed)
     try:
         harness.spin_until(
@@ -62,6 +62,9 @@ def connect(context, node: NodeProcess, namespace: str, compressed: bool = False
         )
         assert node.alive(), f"node exited:\n{node.output()}"
         harness.wait_connected()
+        if prime:
+            frame = cv2.imread(str(SEQUENCES / "Crossing" / "img" / "0001.jpg"))
+            harness.prime(lambda: compressed_msg(frame) if compressed else image_msg(frame))
     except BaseException:
         harness.close()
         node.stop()
@@ -278,10 +281,12 @@ def test_compressed_input(context, tmp_path, frames):
     overrides = {"model_path": str(ASYM_FIXTURES / "tiny.pth.tar"), "image_transport": "compressed", "threads": 1}
     overrides["diagnostics_period_s"] = 0.25
     node = start_node(tmp_path, namespace, overrides, env={"ASYMTRACK_CACHE": str(tmp_path / "cache")})
-    h = connect(context, node, namespace, compressed=True)
+    h = connect(context, node, namespace, compressed=True, prime=False)
     try:
         h.select_pub.publish(selection(BOX, 205, 151, 17, 50))  # before any frame: ignored
-        h.spin_for(0.3)
+        diag = h.latest_diag(lambda d: d["inputs_rejected"] == "1", timeout=10)
+        assert diag["frames_received"] == "0" and diag["target_id"] == "0"
+        h.prime(lambda: compressed_msg(frames[0]))
         out = h.send(compressed_msg(frames[0]))
         assert out.state == IDLE and out.target_id == 0 and (out.image_width, out.image_height) == (360, 240)
         h.send(compressed_msg(frames[1], "png"))
