@@ -173,9 +173,11 @@ def test_other_readers_errors(tmp_path: Path) -> None:
         build_source({"type": "synthetic", "root": "x"})
 
 
-def test_evaluation_sequences_are_refused() -> None:
-    with pytest.raises(ValueError, match="evaluation sequences"):
-        Otb(SEQUENCES)
+@pytest.mark.parametrize("reader", [Otb, Got10k, Lasot])
+def test_evaluation_sequences_are_refused(reader) -> None:
+    for root in (SEQUENCES, SEQUENCES / "Car4", SEQUENCES.parent):
+        with pytest.raises(ValueError, match="evaluation sequences"):
+            reader(root)
 
 
 class ArrayFrame:

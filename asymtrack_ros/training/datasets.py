@@ -141,6 +141,8 @@ def sample_frame_ids(
 
 
 def _require_dir(path: Path, what: str) -> Path:
+    """Every data folder passes here: missing ones and the evaluation set are refused."""
+    _refuse_evaluation_set(path)
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: {what} folder not found")
     return path
@@ -285,7 +287,6 @@ class Otb(_SequenceFolders):
 
     def __init__(self, root: str | Path) -> None:
         root = _require_dir(Path(root), "OTB-style sequences")
-        _refuse_evaluation_set(root)
         folders = sorted(p for p in root.iterdir() if (p / "groundtruth_rect.txt").is_file())
         if not folders:
             raise FileNotFoundError(f"{root}: no sequence folders with groundtruth_rect.txt inside")
