@@ -108,3 +108,13 @@ def test_fp16_template_branch_keeps_roi_align_in_fp32() -> None:
         pooled = net.match.pool_template(z.half(), torch.from_numpy(io["template_box"][:1]).half())
     assert pooled.dtype == torch.float16
     np.testing.assert_allclose(pooled.float().numpy(), io["cfm_roi_align"][:1], atol=5e-3, rtol=0)
+
+
+def test_bench_table_reports_latency_params_and_macs() -> None:
+    from asymtrack_ros.bench_all import format_table, run_table
+
+    report = run_table(frames=1, models=["seat-al"])
+    m = report["models"]["seat-al"]
+    # the original's per-frame count (10.030 G) includes the template-side CFM convs cached here
+    assert m["params_m"] == 11.53 and m["gmacs_search"] == pytest.approx(10.027, abs=1e-3)
+    assert m["median_ms"] > 0 and "| seat-al | 11.53 |" in format_table(report)

@@ -1,0 +1,125 @@
+"""``asymtrack bench --all``: per-frame latency of SEAT-lt / SEAT-al beside AsymTrack-T/S/B
+through onnxruntime CPU on this machine, with parameters and MACs.
+
+Models run interleaved (one frame each, in a rotating order) so that all of them see the
+same machine state; on a CPU shared with other jobs the absolute figures move, the
+ranking much less. Latency does not depend on the weights: random ones unless given.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .engines.onnx_engine import OnnxEngine
+from .export import export_onnx
+from .models.asymtrack import AsymTrack, model_spec
+from .models.seat.arch import builtin_arch
+from .models.seat.checkpoint import load_seat_checkpoint
+from .models.seat.deploy import example_inputs, export_seat
+from .models.seat.net import SeatNet
+
+MODELS = ("seat-lt", "seat-al", "asymtrack-tiny", "asymtrack-small", "asymtrack-base")
+
+
+def _gmacs(fn: Callable[[], object]) -> float:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 2e9
+
+
+def _prepare(name: str, out: Path, checkpoint: str | None) -> tuple[dict, OnnxEngine, dict, dict]:
+    """(figures, engine, template inputs, search inputs) of one model, exported into ``out``."""
+    family, _, variant = name.partition("-")
+    if family == "seat":
+        net = load_seat_checkpoint(checkpoint, variant) if checkpoint else SeatNet(builtin_arch(variant)).eval()
+        ex = example_inputs(net.arch)
+        t_in, s_in = {k: ex[k] for k in ("template", "template_box")}, {"search": ex["search"]}
+    elif family == "asymtrack":
+        net = AsymTrack(variant).reparameterize().eval()
+        spec = model_spec(variant)
+        gen = torch.Generator().manual_seed(0)
+        t_in = {"template": torch.randn(1, 3, spec.template_size, spec.template_size, generator=gen)}
+        s_in = {"search": torch.randn(1, 3, spec.search_size, spec.search_size, generator=gen)}
+    else:
+        raise ValueError(f"unknown model {name!r}; expected one of {MODELS}")
+    with torch.inference_mode():
+        cache = net.encode_template(*t_in.values())
+        search = _gmacs(lambda: net.track(*s_in.values(), cache=cache))
+        template = _gmacs(lambda: net.encode_template(*t_in.values()))
+    if family == "seat":
+        export_seat(net, out)
+    else:
+        export_onnx(net, model_spec(variant), out, {**t_in, **s_in})
+    figures = {
+        "params_m": round(sum(p.numel() for p in net.parameters()) / 1e6, 2),
+        "gmacs_search": round(search, 3),
+        "gmacs_template": round(template, 3),
+    }
+    engine = OnnxEngine(out, providers=["cpu"])
+    numpy = lambda d: {k: v.numpy() for k, v in d.items()}  # noqa: E731
+    return figures, engine, numpy(t_in), numpy(s_in)
+
+
+def run_table(frames: int = 200, models: tuple[str, ...] | list[str] | None = None, checkpoints=None) -> dict:
+    """Median / p90 per-frame search latency (template cached) of each model."""
+    models = list(models or MODELS)
+    checkpoints = checkpoints or {}
+    report: dict = {
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "load_average_before": [round(v, 2) for v in os.getloadavg()],
+        "frames": frames,
+        "engine": "onnxruntime CPUExecutionProvider",
+        "models": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {}
+        for name in models:
+            figures, engine, t_in, s_in = _prepare(name, Path(tmp) / name, checkpoints.get(name))
+            cache = engine.encode_template(t_in)
+            runs[name] = (lambda e=engine, s=s_in, c=cache: e.track(s, c), [])
+            report["models"][name] = figures
+        for _ in range(5):  # warm-up
+            for step, _ in runs.values():
+                step()
+        for i in range(frames):
+            order = models[i % len(models) :] + models[: i % len(models)]
+            for name in order:
+                step, times = runs[name]
+                t0 = time.perf_counter()
+                step()
+                times.append(time.perf_counter() - t0)
+        for name, (_, times) in runs.items():
+            ms = 1000 * np.asarray(times)
+            report["models"][name].update(
+                median_ms=round(float(np.median(ms)), 2),
+                p90_ms=round(float(np.percentile(ms, 90)), 2),
+                fps=round(1000 / float(np.median(ms)), 1),
+            )
+    report["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    return report
+
+
+def format_table(r: dict) -> str:
+    lines = [
+        f"per-frame search step, template cached, {r['engine']}, {r['machine']['cores']} cores "
+        f"({r['machine']['cpu']}), median of {r['frames']} interleaved frames; "
+        f"load average {r['load_average_before'][0]} -> {r['load_average_after'][0]} (shared machine)",
+        "",
+        "| model | params M | GMACs/frame | GMACs template | median ms | p90 ms | FPS |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, m in r["models"].items():
+        lines.append(
+            f"| {name} | {m['params_m']} | {m['gmacs_search']} | {m['gmacs_template']} | "
+            f"{m['median_ms']} | {m['p90_ms']} | {m['fps']} |"
+        )
+    return "\n".join(lines)
