@@ -125,8 +125,15 @@ def cmd_track(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_report, run_bench
 
-    report = run_bench(args.variant, frames=args.frames, checkpoint=args.model)
-    print(format_report(report))
+    if args.all or args.variant in SEAT_VARIANTS:
+        from .bench_all import format_table, run_table
+
+        name = f"seat-{args.variant}"
+        report = run_table(args.frames, None if args.all else [name], {name: args.model} if args.model else None)
+        print(format_table(report))
+    else:
+        report = run_bench(args.variant, frames=args.frames, checkpoint=args.model)
+        print(format_report(report))
     if args.json:
         import json
 
@@ -191,8 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="latency of the search step, cached vs recomputed template")
-    p.add_argument("--variant", default="tiny", choices=sorted(VARIANTS))
+    p.add_argument("--variant", default="tiny", choices=ALL_VARIANTS)
     p.add_argument("--model", help="checkpoint (default: random weights; latency does not depend on them)")
+    p.add_argument("--all", action="store_true", help="SEAT-lt/al beside AsymTrack-T/S/B on onnxruntime, interleaved")
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--json", type=Path)
     p.set_defaults(func=cmd_bench)
