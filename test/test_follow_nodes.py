@@ -57,7 +57,8 @@ class Harness:
         self.node.create_subscription(FollowStatus, "follow_status",
                                       lambda m: self.status.append((time.monotonic(), m)), 100)
         self.enable_client = self.node.create_client(SetBool, "follow_controller_node/enable")
-        self.last_feed = 0.0
+        self.last_feed = 0.0  # monotonic time of the last tracked object published
+        self.last_stamp = 0.0  # and its stamp [s]
 
     def close(self) -> None:
         self.executor.shutdown()
@@ -100,6 +101,7 @@ class Harness:
         ns = now_ns + int(stamp_offset * 1e9) if stamp is None else stamp
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(ns, 1_000_000_000)
         msg.header.frame_id = "camera_optical_frame"
+        self.last_stamp = now_ns * 1e-9
         if self.camera_info:
             info = CameraInfo(width=640, height=480, distortion_model="plumb_bob", d=[0.0] * 5)
             info.k = [400.0, 0.0, 319.5, 0.0, 400.0, 239.5, 0.0, 0.0, 1.0]
@@ -158,7 +160,7 @@ def test_disengaged_publishes_no_commands_then_streams_when_engaged(h) -> None:
         h.spin(0.3, box=RIGHT_LOW)
         h.clear()
         h.spin(1.0, box=RIGHT_LOW)
-        assert 0.6 * RATE_HZ <= len(h.cmds) <= 1.4 * RATE_HZ  # fixed-rate stream, far above 2 Hz
+        assert 5 <= len(h.cmds) <= 1.5 * RATE_HZ  # a fixed-rate stream (20 Hz here), far above 2 Hz
         _, last = h.cmds[-1]
         assert last.angular.z < 0  # target right: turn right (FLU)
         assert last.linear.x > 0  # 20 m away but low in the image: farther than the 30 deg standoff
@@ -173,12 +175,14 @@ def test_watchdog_zeroes_when_boxes_stop(engaged) -> None:
     h = engaged
     h.spin(0.6, box=RIGHT_LOW)
     assert not is_zero(h.cmds[-1][1])
-    t_last = h.last_feed
+    t_last = h.last_stamp
     h.spin(0.8)  # nothing published any more
-    zero_at = next(t for t, m in h.cmds if t > t_last and is_zero(m))
-    assert zero_at - t_last <= TIMEOUT_S + 1.0 / RATE_HZ + 0.15
-    after = [m for t, m in h.cmds if t > zero_at]
-    assert len(after) >= 5 and all(is_zero(m) for m in after)  # still streaming, zeros
+    stamped = [(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, m.vector) for _, m in h.gimbal]
+    zero_at = next(t for t, v in stamped if t > t_last and v.y == 0.0 and v.z == 0.0)
+    assert zero_at - t_last <= TIMEOUT_S + 1.0 / RATE_HZ + 0.1  # by the controller's own clock
+    after = [v for t, v in stamped if t > zero_at]
+    assert len(after) >= 5 and all(v.y == 0.0 and v.z == 0.0 for v in after)  # still streaming, zeros
+    assert is_zero(h.cmds[-1][1])
     assert h.status[-1][1].state == FollowStatus.LOST
 
 
@@ -200,12 +204,17 @@ def test_disengage_sends_zero_at_once_then_stops(h) -> None:
     h.spin(0.6, box=RIGHT_LOW)
     assert not is_zero(h.cmds[-1][1])
     h.clear()
-    t_resp = h.enable(False)
+    t_request = time.time()
+    h.enable(False)
+    t_response = time.time()
     h.spin(0.5)
-    first_zero = next(t for t, m in h.cmds if is_zero(m))
-    assert first_zero - t_resp < 0.1  # not waiting for the next period
-    assert all(is_zero(m) for t, m in h.cmds if t >= first_zero)
-    assert not [t for t, _ in h.cmds if t > t_resp + 0.15]  # the stream stopped
+    # Judged by the stamps of the gimbal commands (published with cmd_vel), not by arrival
+    # times, so that a busy machine cannot blur "at once" with "at the next period".
+    stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in h.gimbal]
+    zeros = [t for t, (_, m) in zip(stamps, h.gimbal) if m.vector.y == 0.0 and m.vector.z == 0.0]
+    assert zeros and t_request <= zeros[0] <= t_response  # sent while handling the call
+    assert max(stamps) == zeros[0]  # and nothing after it: the stream stopped
+    assert is_zero(h.cmds[-1][1])
     assert h.status[-1][1].state == FollowStatus.DISABLED
 
 

@@ -49,6 +49,7 @@ PARAMS: dict[str, tuple[Any, str]] = {
     "camera_frame_id": ("camera_optical_frame", "frame_id of image and camera_info"),
     "world_frame_id": ("map", "frame_id of the ENU world poses"),
     "select_after_s": (1.0, "publish the true box on select after this long [s]; < 0: never"),
+    "hold_until_command": (False, "the target waits for the first non-zero command (the follower engaging)"),
 }
 
 
@@ -68,7 +69,8 @@ class UavSimNode(Node):
         v = {name: self.get_parameter(name).value for name in PARAMS}
         self.cfg = _validate(v)
         c = self.cfg
-        self.sim = Simulator(camera=CameraSpec(c["width"], c["height"], c["hfov_deg"]), seed=c["seed"])
+        self.sim = Simulator(camera=CameraSpec(c["width"], c["height"], c["hfov_deg"]), seed=c["seed"],
+                             hold_until_command=c["hold_until_command"])
         self._dt = 1.0 / c["fps"]
         self._cmd: dict[str, tuple[float, float, float]] = {}  # name -> (value a, value b, sim time)
         self._selected = False
@@ -174,7 +176,7 @@ class UavSimNode(Node):
     def _poses(self, frame: Frame, stamp: Any) -> None:
         world = self.cfg["world_frame_id"]
         s = frame.state
-        x, y, hd = self.sim.scenario.actor(self.sim.scenario.target).pose(frame.t)
+        x, y, hd = self.sim.scenario.actor(self.sim.scenario.target).pose(self.sim.scenario_t)
         for pub, (px, py, pz, yaw) in ((self._vehicle_pub, (*s.pos, s.yaw)), (self._target_pub, (x, y, 0.0, hd))):
             m = PoseStamped()
             m.header.stamp, m.header.frame_id = stamp, world
@@ -201,7 +203,7 @@ def _validate(v: dict[str, Any]) -> dict[str, Any]:
     out["real_time_factor"] = num("real_time_factor", 0.01, 100.0)
     out["command_timeout_s"] = num("command_timeout_s", 0.0)
     out["select_after_s"] = num("select_after_s", -math.inf)
-    for name in ("publish_clock", "cmd_vel_stamped"):
+    for name in ("publish_clock", "cmd_vel_stamped", "hold_until_command"):
         if not isinstance(v[name], bool):
             raise ConfigError(f"parameter '{name}' must be true or false, got {v[name]!r}")
     if not v["publish_clock"] and out["real_time_factor"] != 1.0:

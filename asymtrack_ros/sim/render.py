@@ -30,14 +30,34 @@ def _pyramid(img: np.ndarray, smallest: int = 8) -> list[np.ndarray]:
     return levels
 
 
+_SIZE_STEP = math.log(1.08)
+_resize_cache: dict[tuple[int, int, int], np.ndarray] = {}
+
+
+def _quantized(n: int) -> int:
+    """Sizes in steps of 8 %: the final warp scales exactly, so sprites can be reused."""
+    return max(2, int(round(math.exp(round(math.log(max(n, 2)) / _SIZE_STEP) * _SIZE_STEP))))
+
+
 def _resized(pyr: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
-    """Resize from the smallest pyramid level still at least twice ``size`` (cheap, little aliasing)."""
-    src = pyr[0]
-    for level in pyr[1:]:
-        if level.shape[1] < 2 * size[0] or level.shape[0] < 2 * size[1]:
-            break
-        src = level
-    return cv2.resize(src, size, interpolation=cv2.INTER_AREA)
+    """About ``size``: resized from the smallest pyramid level still twice as large, cached."""
+    size = (_quantized(size[0]), _quantized(size[1]))
+    key = (id(pyr[0]), *size)
+    out = _resize_cache.get(key)
+    if out is None:
+        src = pyr[0]
+        for level in pyr[1:]:
+            if level.shape[1] < 2 * size[0] or level.shape[0] < 2 * size[1]:
+                break
+            src = level
+        if len(_resize_cache) > 2000:
+            _resize_cache.clear()
+        out = _resize_cache[key] = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
+    return out
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
 
 
 @dataclass(frozen=True)
@@ -223,12 +243,12 @@ class Renderer:
             los = (centre - c) / max(dist, 1e-6)
             if a.kind == "gantry":  # fixed in the world, seen from either side
                 right, up = np.array([math.cos(hd), math.sin(hd), 0.0]), up_w
-                if np.dot(right, np.cross(los, up_w)) < 0:  # keep the sign readable from both sides
+                if np.dot(right, _cross(los, up_w)) < 0:  # keep the sign readable from both sides
                     right = -right
             else:
-                right = np.cross(los, up_w)
+                right = _cross(los, up_w)
                 right /= max(float(np.linalg.norm(right)), 1e-6)
-                up = np.cross(right, los)
+                up = _cross(right, los)
             hw, hh2 = right * width / 2.0, up * a.height / 2.0
             corners = np.array([centre - hw + hh2, centre + hw + hh2, centre + hw - hh2, centre - hw - hh2])
             uv, z = self.project(r_wc, c, corners)

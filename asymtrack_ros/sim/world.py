@@ -34,13 +34,19 @@ class Frame:
 
 class Simulator:
     def __init__(self, scenario: Scenario | None = None, camera: CameraSpec | None = None,
-                 limits: VehicleLimits | None = None, seed: int = 0, physics_dt: float = 0.005) -> None:
+                 limits: VehicleLimits | None = None, seed: int = 0, physics_dt: float = 0.005,
+                 hold_until_command: bool = False) -> None:
+        """``hold_until_command``: the actors wait for the first non-zero command (the follower
+        engaging), however long the other nodes take to start.
+        """
         self.scenario = scenario or default_scenario()
         self.camera = camera or CameraSpec()
         self.limits = limits or VehicleLimits()
         self.physics_dt = physics_dt
         self.renderer = Renderer(self.scenario, self.camera, seed)
-        self.t = 0.0
+        self.t = 0.0  # simulated time
+        self.scenario_t = 0.0  # the actors' time (lags t while holding)
+        self.holding = hold_until_command
         self.state = self.initial_state()
 
     def initial_state(self) -> VehicleState:
@@ -61,7 +67,10 @@ class Simulator:
         for _ in range(n):
             self.state = step_vehicle(self.state, command, dt / n, self.limits)
         self.t += dt
+        self.holding = self.holding and command.is_zero()
+        if not self.holding:
+            self.scenario_t += dt
 
     def render(self) -> Frame:
-        image, views = self.renderer.render(self.state, self.t)
+        image, views = self.renderer.render(self.state, self.scenario_t)
         return Frame(self.t, image, self.state.copy(), views, views[self.scenario.target])
