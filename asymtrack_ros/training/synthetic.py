@@ -597,16 +597,10 @@ class SyntheticSource:
         else:
             self.bank = AssetBank.load(directory, max_objects)
 
-    def __len__(self) -> int:
-        return 1 << 30
-
-    def _scene(self, rng: np.random.Generator) -> SyntheticScene:
-        return SyntheticScene(self.bank, rng)
-
     def sample_pair(self, rng: np.random.Generator, max_gap: int) -> tuple | None:
-        scene = self._scene(rng)
+        scene = SyntheticScene(self.bank, rng)
         for _ in range(10):
-            t0 = float(rng.integers(0, SEQUENCE_FRAMES - max_gap))
+            t0 = float(rng.integers(0, max(1, SEQUENCE_FRAMES - max_gap)))
             t1 = t0 + float(rng.integers(1, max_gap + 1))
             b0, b1 = scene.box(t0), scene.box(t1)
             if min(b0[2], b0[3], b1[2], b1[3]) < 2:
@@ -616,7 +610,7 @@ class SyntheticSource:
         return None
 
     def sample_frame(self, rng: np.random.Generator) -> tuple | None:
-        scene = self._scene(rng)
+        scene = SyntheticScene(self.bank, rng)
         for _ in range(10):
             t = float(rng.integers(0, SEQUENCE_FRAMES))
             box = scene.box(t)
