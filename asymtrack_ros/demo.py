@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 
 from .control.follow import FollowController
-from .control.params import ParamError, load_params
+from .control.params import FollowParams, ParamError, load_params
 from .resources import config_file, default_model_path, is_trained, read_node_params
 from .sim.loop import run_loop, summarize
 from .sim.render import CameraSpec
@@ -30,7 +30,7 @@ from .sim.report import annotate, plot, summary_text
 from .sim.world import Simulator
 
 
-def controller_params(extra: dict | None = None):
+def controller_params(extra: dict | None = None) -> FollowParams:
     """config/follow_controller.yaml, overlaid by config/sim_follow.yaml's controller section."""
     values = read_node_params(config_file("follow_controller.yaml"), "follow_controller_node")
     values.update(read_node_params(config_file("sim_follow.yaml"), "follow_controller_node"))

@@ -91,3 +91,13 @@ def test_closed_loop_with_ground_truth_meets_the_bars() -> None:
     print(s)
     assert s.centred >= 0.9 and s.standoff >= 0.8
     assert any(x.track_state == 2 for x in result.samples)  # the gantry hid the target for a while
+
+
+def test_demo_cli_writes_video_plot_and_summary(tmp_path, capsys) -> None:
+    from asymtrack_ros.demo import main
+
+    assert main(["--oracle", "--duration", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "target tracked" in out and "centred within 10 %" in out and "standoff within 20 %" in out
+    assert (tmp_path / "follow.png").stat().st_size > 10_000
+    assert (tmp_path / "follow.mp4").stat().st_size > 10_000
