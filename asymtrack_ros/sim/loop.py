@@ -119,6 +119,8 @@ def iou(a: tuple[float, ...] | None, b: tuple[float, ...] | None) -> float:
 class Summary:
     frames: int
     counted_frames: int  # frames where the target is not mostly hidden behind an occluder
+    tracked_frames: int
+    late_frames: int  # frames after settle_s
     tracked: float  # fraction of counted frames with IoU(box, ground truth) > 0.5
     centred: float  # fraction of tracked frames with the target centre within 10 % of the width
     standoff: float  # fraction of frames after settle_s with |distance - set-point| <= 20 %
@@ -139,6 +141,8 @@ def summarize(result: LoopResult, standoff_m: float, settle_s: float = 5.0) -> S
     return Summary(
         frames=len(result.samples),
         counted_frames=len(counted),
+        tracked_frames=len(tracked),
+        late_frames=len(late),
         tracked=len(tracked) / max(1, len(counted)),
         centred=sum(e <= 0.1 * w for e in centre_err) / max(1, len(tracked)),
         standoff=sum(e <= 0.2 * standoff_m for e in dist_err) / max(1, len(late)),
