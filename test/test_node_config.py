@@ -26,16 +26,18 @@ def test_valid_values_and_coercions():
     assert cfg == TrackerNodeConfig(
         model_path="m.onnx", providers=("cuda", "cpu"), stamp_tolerance_ms=15.0, engine="torch"
     )
+    assert from_params({}).model_path == ""  # the shipped weights
+    assert from_params({"model_family": "SEAT"}, families=("asymtrack", "seat")).model_family == "seat"
 
 
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"model_path": ""}, "parameter 'model_path' is required"),
         ({"engine": "tensorflow"}, "parameter 'engine' must be one of auto, torch, onnxruntime"),
         ({"providers": ["cuda", "rocm"]}, "parameter 'providers' must be one of tensorrt, cuda, cpu"),
         ({"providers": []}, "parameter 'providers' must be a non-empty list"),
-        ({"model_family": "yolo"}, "parameter 'model_family' must be one of asymtrack"),
+        ({"model_family": "yolo"}, "parameter 'model_family' must be empty (any) or one of asymtrack, seat"),
+        ({"model_family": 3}, "parameter 'model_family' must be empty"),
         ({"buffer_length": 0}, "parameter 'buffer_length' must be >= 1, got 0"),
         ({"buffer_length": 2.5}, "parameter 'buffer_length' must be an integer"),
         ({"buffer_length": True}, "parameter 'buffer_length' must be an integer"),
@@ -55,7 +57,7 @@ def test_valid_values_and_coercions():
 )
 def test_bad_values_name_the_parameter(values, message):
     with pytest.raises(ConfigError) as info:
-        from_params({"model_path": "m.onnx", **values})
+        from_params({"model_path": "m.onnx", **values}, families=("asymtrack", "seat"))
     assert message in str(info.value)
 
 

@@ -311,6 +311,7 @@ def test_compressed_input(context, tmp_path, frames):
         ({"buffer_length": -1}, 2, "parameter 'buffer_length' must be >= 1, got -1"),
         ({"image_transport": "theora"}, 2, "parameter 'image_transport' must be one of raw, compressed"),
         ({"model_path": "no/such/model.onnx"}, 1, "no/such/model.onnx"),
+        ({"model_family": "seat"}, 2, "parameter 'model_family' is 'seat' but"),
     ],
 )
 def test_bad_parameters_exit_clearly(tmp_path, tiny_onnx, overrides, code, message):

@@ -25,7 +25,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class TrackerNodeConfig:
     model_path: str = ""
-    model_family: str = "asymtrack"
+    model_family: str = ""
     model_variant: str = ""
     engine: str = "auto"
     providers: tuple[str, ...] = PROVIDERS
@@ -51,8 +51,9 @@ class TrackerNodeConfig:
 
 
 DESCRIPTIONS = {
-    "model_path": "exported ONNX model directory (with model.json) or a checkpoint file (exported once, cached)",
-    "model_family": "tracker family the model must belong to (asymtrack)",
+    "model_path": "exported ONNX model directory (with model.json) or a checkpoint file (exported once, cached); "
+    "empty: the weights shipped with the package",
+    "model_family": "tracker family the model must be of (asymtrack, seat); empty: whatever the model is",
     "model_variant": "checkpoint variant (tiny, small, base); empty: what the checkpoint records",
     "engine": "auto (onnxruntime), onnxruntime or torch",
     "providers": "onnxruntime execution providers in order of preference: tensorrt, cuda, cpu",
@@ -125,6 +126,14 @@ def _str(name: str, v: Any) -> str:
     return v.strip()
 
 
+def _family(v: Any, families: Sequence[str]) -> str:
+    if v == "":
+        return ""
+    if not isinstance(v, str) or v.lower() not in families:
+        raise ConfigError(f"parameter 'model_family' must be empty (any) or one of {', '.join(families)}; got {v!r}")
+    return v.lower()
+
+
 def _providers(v: Any) -> tuple[str, ...]:
     items = v.split(",") if isinstance(v, str) else v
     if not isinstance(items, (list, tuple)) or not items or not all(isinstance(p, str) for p in items):
@@ -137,7 +146,7 @@ def from_params(values: Mapping[str, Any], families: Sequence[str] = ("asymtrack
     d = {**parameter_defaults(), **values}
     c = dict(
         model_path=_str("model_path", d["model_path"]),
-        model_family=_choice("model_family", d["model_family"], families),
+        model_family=_family(d["model_family"], families),
         model_variant=_str("model_variant", d["model_variant"]),
         engine=_choice("engine", d["engine"], ENGINES),
         providers=_providers(d["providers"]),
@@ -161,8 +170,6 @@ def from_params(values: Mapping[str, Any], families: Sequence[str] = ("asymtrack
         image_qos_depth=_int("image_qos_depth", d["image_qos_depth"], 1),
         diagnostics_period_s=_float("diagnostics_period_s", d["diagnostics_period_s"], 0.0, lo_open=True),
     )
-    if not c["model_path"]:
-        raise ConfigError("parameter 'model_path' is required: an exported model directory or a checkpoint file")
     if c["found_threshold"] < c["lost_threshold"]:
         raise ConfigError(
             f"parameter 'found_threshold' ({c['found_threshold']}) must be >= lost_threshold ({c['lost_threshold']})"

@@ -95,7 +95,7 @@ class TrackerNode(Node):
             raise ConfigError(str(err)) from None
         self.config = cfg
         engine = load_engine(
-            cfg.model_path,
+            cfg.model_path or None,  # None: the shipped weights
             engine=cfg.engine,
             variant=cfg.model_variant or None,
             providers=cfg.providers,
@@ -104,7 +104,7 @@ class TrackerNode(Node):
             threads=cfg.threads,
             trt_cache_dir=cfg.trt_cache_dir or str(cache_root() / "tensorrt"),
         )
-        if engine.spec.family != cfg.model_family:
+        if cfg.model_family and engine.spec.family != cfg.model_family:
             raise ConfigError(
                 f"parameter 'model_family' is {cfg.model_family!r} but {cfg.model_path} is {engine.spec.family!r}"
             )
@@ -275,8 +275,8 @@ def main(args: list[str] | None = None) -> int:
         log.fatal(f"invalid configuration: {err}")
         code = 2
     except Exception as err:  # any loader failure: one clear line, no traceback
-        model = node.config.model_path if node.config else "?"
-        log.fatal(f"cannot load the model {model!r}: {type(err).__name__}: {err}")
+        model = (node.config.model_path or "(shipped weights)") if node.config else "?"
+        log.fatal(f"cannot load the model {model}: {type(err).__name__}: {err}")
         code = 1
     if code == 0:
         executor = SingleThreadedExecutor()
