@@ -69,10 +69,13 @@ class UavSimNode(Node):
         v = {name: self.get_parameter(name).value for name in PARAMS}
         self.cfg = _validate(v)
         c = self.cfg
-        self.sim = Simulator(camera=CameraSpec(c["width"], c["height"], c["hfov_deg"]), seed=c["seed"],
-                             hold_until_command=c["hold_until_command"])
+        self.sim = Simulator(
+            camera=CameraSpec(c["width"], c["height"], c["hfov_deg"]),
+            seed=c["seed"],
+            hold_until_command=c["hold_until_command"],
+        )
         self._dt = 1.0 / c["fps"]
-        self._cmd: dict[str, tuple[float, float, float]] = {}  # name -> (value a, value b, sim time)
+        self._cmd: dict[str, tuple[tuple[float, ...], float]] = {}  # "vel"/"gimbal" -> (values, sim time)
         self._selected = False
         self._started = False
         reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
