@@ -126,10 +126,10 @@ def _str(name: str, v: Any) -> str:
     return v.strip()
 
 
-def _family(v: Any, families: Sequence[str]) -> str:
+def _family(v: Any, families: Sequence[str] | None) -> str:
     if v == "":
         return ""
-    if not isinstance(v, str) or v.lower() not in families:
+    if not isinstance(v, str) or (families is not None and v.lower() not in families):
         raise ConfigError(f"parameter 'model_family' must be empty (any) or one of {', '.join(families)}; got {v!r}")
     return v.lower()
 
@@ -141,8 +141,10 @@ def _providers(v: Any) -> tuple[str, ...]:
     return tuple(_choice("providers", p.strip(), PROVIDERS) for p in items)
 
 
-def from_params(values: Mapping[str, Any], families: Sequence[str] = ("asymtrack",)) -> TrackerNodeConfig:
-    """Validated configuration from parameter values (missing names keep defaults)."""
+def from_params(values: Mapping[str, Any], families: Sequence[str] | None = ("asymtrack",)) -> TrackerNodeConfig:
+    """Validated configuration from parameter values (missing names keep defaults).
+    ``families=None`` defers the model family check (known only once the engines load).
+    """
     d = {**parameter_defaults(), **values}
     c = dict(
         model_path=_str("model_path", d["model_path"]),

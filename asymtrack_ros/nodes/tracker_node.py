@@ -70,7 +70,6 @@ class TrackerNode(Node):
         """Validate the parameters, load the model, create the topics and start the worker.
         Raises ConfigError for bad parameters and the loader's errors for a bad model.
         """
-        from ..engines.factory import TRACKERS, cache_root, create_tracker, load_engine
         from ..tracking.selection import PointBoxParams
         from ..tracking.tracker import TrackerParams
 
@@ -79,7 +78,11 @@ class TrackerNode(Node):
         for name in sorted(set(overrides) - set(defaults) - set(_COMMON_PARAMETERS)):
             if not name.startswith("qos_overrides."):
                 self.get_logger().warning(f"unknown parameter '{name}' ignored (misspelt?)")
-        cfg = from_params({n: self.get_parameter(n).value for n in defaults}, families=tuple(TRACKERS))
+        values = {n: self.get_parameter(n).value for n in defaults}
+        from_params(values, families=None)  # fails fast, before the engines' heavy imports
+        from ..engines.factory import TRACKERS, cache_root, create_tracker, load_engine
+
+        cfg = from_params(values, families=tuple(TRACKERS))
         try:
             params = TrackerParams(
                 lost_threshold=cfg.lost_threshold,
