@@ -158,3 +158,19 @@ def test_ship_writes_deploy_form_that_loads(full_run: Path, tmp_path: Path) -> N
     assert any(k.endswith("reparam_conv.weight") for k in saved["net"])
     net = load_checkpoint(tmp_path / "asymtrack_tiny.pth")
     assert net.score_head is not None
+
+
+def test_giou_never_rewards_inverted_boxes() -> None:
+    """Swapping a predicted box's corners must not lower the loss (the from-scratch trap)."""
+    from asymtrack_ros.training.losses import giou
+
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.rand(500, 2, generator=gen), torch.rand(500, 2, generator=gen)
+    proper = torch.cat([torch.min(a, b), torch.max(a, b)], 1)
+    inverted = torch.cat([torch.max(a, b), torch.min(a, b)], 1)
+    c, d = torch.rand(500, 2, generator=gen), torch.rand(500, 2, generator=gen)
+    gt = torch.cat([torch.min(c, d), torch.max(c, d)], 1)
+    assert (giou(inverted, gt)[0] <= giou(proper, gt)[0] + 1e-6).all()
+    g, iou = giou(gt, gt)
+    torch.testing.assert_close(g, torch.ones(500))
+    torch.testing.assert_close(iou, torch.ones(500))

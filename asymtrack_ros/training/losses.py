@@ -14,15 +14,19 @@ def cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
 
 
 def giou(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generalised IoU and IoU of matching x1y1x2y2 rows. Inverted predictions (x2 < x1,
-    possible early in training) count as empty instead of failing the batch.
+    """Generalised IoU and IoU of matching x1y1x2y2 rows. An inverted prediction (x2 < x1,
+    common early in training) has no area, and the enclosing box spans its corners in
+    whichever order: with the raw corners, inverting a box would shrink the enclosing box
+    and lower the loss, a trap the corner head falls into from scratch.
     """
     area_p = (pred[:, 2:] - pred[:, :2]).clamp(min=0).prod(-1)
     area_g = (gt[:, 2:] - gt[:, :2]).clamp(min=0).prod(-1)
     inter = (torch.min(pred[:, 2:], gt[:, 2:]) - torch.max(pred[:, :2], gt[:, :2])).clamp(min=0).prod(-1)
     union = area_p + area_g - inter
     iou = inter / union.clamp(min=1e-7)
-    hull = (torch.max(pred[:, 2:], gt[:, 2:]) - torch.min(pred[:, :2], gt[:, :2])).clamp(min=0).prod(-1)
+    lo = torch.min(torch.min(pred[:, :2], pred[:, 2:]), gt[:, :2])
+    hi = torch.max(torch.max(pred[:, :2], pred[:, 2:]), gt[:, 2:])
+    hull = (hi - lo).prod(-1)
     return iou - (hull - union) / hull.clamp(min=1e-7), iou
 
 
