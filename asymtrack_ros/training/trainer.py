@@ -15,6 +15,7 @@ import os
 import random
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,6 +234,8 @@ class Trainer:
         if self.world > 1:
             # find_unused_parameters: ETM carries reference parameters without gradients.
             model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+            # Depthwise conv gradients come channels-last; DDP copies them, correctly, and says so every step.
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         self.model = model
         self.ckpt_dir = self.out / "checkpoints"
         self.log_path = self.out / "log.jsonl"
