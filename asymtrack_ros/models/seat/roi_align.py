@@ -74,7 +74,18 @@ class RoiAlignOp(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, feat: torch.Tensor, rois: torch.Tensor, output_size: int, spatial_scale: float) -> torch.Tensor:
+        ctx.save_for_backward(feat, rois)
+        ctx.args = (output_size, spatial_scale)
         return roi_align_reference(feat, rois, output_size, spatial_scale)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple:
+        """Linear in the features: the gradient of the (differentiable) reference; boxes get none."""
+        feat, rois = ctx.saved_tensors
+        with torch.enable_grad():
+            f = feat.detach().requires_grad_()
+            (g,) = torch.autograd.grad(roi_align_reference(f, rois, *ctx.args), f, grad)
+        return g, None, None, None
 
     @staticmethod
     def symbolic(g, feat, rois, output_size: int, spatial_scale: float):
