@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .models.asymtrack import VARIANTS
+from .models.seat.search.cli import add_search_command
 from .training.commands import add_commands
 
 SEAT_VARIANTS = ("al", "lt")
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path)
     p.set_defaults(func=cmd_bench)
     add_commands(sub)
+    add_search_command(sub)
     return parser
 
 
