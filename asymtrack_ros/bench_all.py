@@ -36,7 +36,7 @@ def _gmacs(fn: Callable[[], object]) -> float:
     return counter.get_total_flops() / 2e9
 
 
-def _prepare(name: str, out: Path, checkpoint: str | None) -> tuple[dict, OnnxEngine, dict, dict]:
+def _prepare(name: str, out: Path, checkpoint: str | None, threads: int) -> tuple[dict, OnnxEngine, dict, dict]:
     """(figures, engine, template inputs, search inputs) of one model, exported into ``out``."""
     family, _, variant = name.partition("-")
     if family == "seat":
@@ -64,13 +64,17 @@ def _prepare(name: str, out: Path, checkpoint: str | None) -> tuple[dict, OnnxEn
         "gmacs_search": round(search, 3),
         "gmacs_template": round(template, 3),
     }
-    engine = OnnxEngine(out, providers=["cpu"])
+    engine = OnnxEngine(out, providers=["cpu"], threads=threads)
     numpy = lambda d: {k: v.numpy() for k, v in d.items()}  # noqa: E731
     return figures, engine, numpy(t_in), numpy(s_in)
 
 
-def run_table(frames: int = 200, models: tuple[str, ...] | list[str] | None = None, checkpoints=None) -> dict:
-    """Median / p90 per-frame search latency (template cached) of each model."""
+def run_table(
+    frames: int = 200, models: tuple[str, ...] | list[str] | None = None, checkpoints=None, threads: int = 0
+) -> dict:
+    """Median / p90 per-frame search latency (template cached) of each model; ``threads``
+    onnxruntime intra-op threads (0: its default, one per core).
+    """
     models = list(models or MODELS)
     checkpoints = checkpoints or {}
     report: dict = {
@@ -78,12 +82,13 @@ def run_table(frames: int = 200, models: tuple[str, ...] | list[str] | None = No
         "load_average_before": [round(v, 2) for v in os.getloadavg()],
         "frames": frames,
         "engine": "onnxruntime CPUExecutionProvider",
+        "threads": threads or "default",
         "models": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
         runs = {}
         for name in models:
-            figures, engine, t_in, s_in = _prepare(name, Path(tmp) / name, checkpoints.get(name))
+            figures, engine, t_in, s_in = _prepare(name, Path(tmp) / name, checkpoints.get(name), threads)
             cache = engine.encode_template(t_in)
             runs[name] = (lambda e=engine, s=s_in, c=cache: e.track(s, c), [])
             report["models"][name] = figures
@@ -110,8 +115,8 @@ def run_table(frames: int = 200, models: tuple[str, ...] | list[str] | None = No
 
 def format_table(r: dict) -> str:
     lines = [
-        f"per-frame search step, template cached, {r['engine']}, {r['machine']['cores']} cores "
-        f"({r['machine']['cpu']}), median of {r['frames']} interleaved frames; "
+        f"per-frame search step, template cached, {r['engine']} ({r['threads']} threads), "
+        f"{r['machine']['cores']} cores ({r['machine']['cpu']}), median of {r['frames']} interleaved frames; "
         f"load average {r['load_average_before'][0]} -> {r['load_average_after'][0]} (shared machine)",
         "",
         "| model | params M | GMACs/frame | GMACs template | median ms | p90 ms | FPS |",

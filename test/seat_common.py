@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+import torch
 from conftest import SHARED
 
 from asymtrack_ros.models.seat.checkpoint import load_seat_checkpoint
@@ -56,3 +59,16 @@ def sample(io: dict[str, np.ndarray], i: int) -> tuple[dict[str, np.ndarray], di
     """Template inputs and search inputs of fixture sample ``i`` (batch 1)."""
     t = {"template": io["template"][i : i + 1], "template_box": io["template_box"][i : i + 1]}
     return t, {"search": io["search"][i : i + 1]}
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op thread: on a shared 2-core machine two threads stall each other at
+    every barrier (seconds per forward); one runs at full speed.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from seat_common import PARITY_KEYS, checkpoint, seat_io, seat_net
+from seat_common import PARITY_KEYS, checkpoint, one_torch_thread, seat_io, seat_net
 
 from asymtrack_ros.models.safe_pickle import CheckpointError
 from asymtrack_ros.models.seat.arch import ArchError, arch_from_original, builtin_arch, load_arch
 from asymtrack_ros.models.seat.checkpoint import load_seat_checkpoint, save_seat_checkpoint
 from asymtrack_ros.models.seat.net import CACHE_NAMES, SeatNet
 from asymtrack_ros.models.seat.roi_align import RoiAlignOp, roi_align_reference, roi_align_weights
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    with one_torch_thread():
+        yield
+
 
 STRIDE = {"lt": 16, "al": 8}
 

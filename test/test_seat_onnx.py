@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
 import onnx
 import pytest
 import torch
-from seat_common import EXPORT_CACHE, checkpoint, sample, seat_io, seat_net, seat_onnx
+from seat_common import EXPORT_CACHE, checkpoint, one_torch_thread, sample, seat_io, seat_net, seat_onnx
 
 from asymtrack_ros.cli import main
 from asymtrack_ros.engines.factory import load_engine
@@ -18,6 +19,12 @@ from asymtrack_ros.engines.onnx_engine import OnnxEngine
 from asymtrack_ros.engines.torch_engine import TorchEngine
 from asymtrack_ros.models.seat.deploy import NPU_AVOIDED, op_census
 from asymtrack_ros.models.seat.net import CACHE_NAMES
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    with one_torch_thread():
+        yield
 
 
 def test_graph_names_and_model_json() -> None:
@@ -38,7 +45,7 @@ def test_graph_names_and_model_json() -> None:
 @pytest.mark.parametrize("variant", ["lt", "al"])
 def test_onnxruntime_matches_torch_and_original(variant: str) -> None:
     io = seat_io(variant)
-    ort_engine = OnnxEngine(seat_onnx(variant), providers=["cpu"])
+    ort_engine = OnnxEngine(seat_onnx(variant), providers=["cpu"], threads=1)
     torch_engine = TorchEngine(seat_net(variant), seat_net(variant).spec())
     assert ort_engine.provider == "CPUExecutionProvider"
     for i in range(2):
@@ -56,7 +63,7 @@ def test_search_graph_takes_the_small_target_search_size() -> None:
     t, s = sample(io, 0)
     big = seat_net("al").arch.tracker.big_sz
     s = {"search": cv2.resize(s["search"][0].transpose(1, 2, 0), (big, big)).transpose(2, 0, 1)[None].copy()}
-    ort_engine = OnnxEngine(seat_onnx("al"), providers=["cpu"])
+    ort_engine = OnnxEngine(seat_onnx("al"), providers=["cpu"], threads=1)
     torch_engine = TorchEngine(seat_net("al"), seat_net("al").spec())
     got = ort_engine.track(s, ort_engine.encode_template(t))
     ref = torch_engine.track(s, torch_engine.encode_template(t))
@@ -77,7 +84,7 @@ def test_npu_friendly_export_is_exact_and_free_of_hostile_ops(tmp_path: Path, ca
     meta = json.loads((out / "model.json").read_text())
     assert meta["extra"]["npu_friendly"] and meta["extra"]["search_size_big"] is None
     io = seat_io("al")
-    engine = OnnxEngine(out, providers=["cpu"])
+    engine = OnnxEngine(out, providers=["cpu"], threads=1)
     for i in range(2):
         t, s = sample(io, i)
         got = engine.track(s, engine.encode_template(t))
@@ -113,7 +120,7 @@ def test_fp16_template_branch_keeps_roi_align_in_fp32() -> None:
 def test_bench_table_reports_latency_params_and_macs() -> None:
     from asymtrack_ros.bench_all import format_table, run_table
 
-    report = run_table(frames=1, models=["seat-al"])
+    report = run_table(frames=1, models=["seat-al"], threads=1)
     m = report["models"]["seat-al"]
     # the original's per-frame count (10.030 G) includes the template-side CFM convs cached here
     assert m["params_m"] == 11.53 and m["gmacs_search"] == pytest.approx(10.027, abs=1e-3)

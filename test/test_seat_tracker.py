@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 import pytest
 from conftest import SEQUENCES
-from seat_common import seat_io, seat_onnx
+from seat_common import one_torch_thread, seat_io, seat_onnx
 
 from asymtrack_ros.engines.factory import create_tracker
 from asymtrack_ros.engines.onnx_engine import OnnxEngine
@@ -14,6 +16,12 @@ from asymtrack_ros.sequences import open_frames, read_boxes
 from asymtrack_ros.tracking.run import run_sequence
 from asymtrack_ros.tracking.seat_tracker import SeatTracker, python2round, template_box
 from asymtrack_ros.tracking.tracker import TrackerParams, TrackState
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    with one_torch_thread():
+        yield
 
 
 class CountingEngine:
@@ -39,7 +47,7 @@ def _frames(name: str, count: int):
 
 
 def test_tracker_runs_on_a_real_sequence() -> None:
-    engine = CountingEngine(OnnxEngine(seat_onnx("al"), providers=["cpu"]))
+    engine = CountingEngine(OnnxEngine(seat_onnx("al"), providers=["cpu"], threads=1))
     tracker = create_tracker(engine, TrackerParams(bgr_input=True))
     assert isinstance(tracker, SeatTracker)
     frames, gt = _frames("Car4", 12)
@@ -52,7 +60,7 @@ def test_tracker_runs_on_a_real_sequence() -> None:
 
 
 def test_small_targets_get_the_larger_search_size() -> None:
-    engine = CountingEngine(OnnxEngine(seat_onnx("al"), providers=["cpu"]))
+    engine = CountingEngine(OnnxEngine(seat_onnx("al"), providers=["cpu"], threads=1))
     tracker = SeatTracker(engine, TrackerParams(bgr_input=True))
     frames, gt = _frames("wakeboard7", 2)
     h, w = frames[0].shape[:2]
