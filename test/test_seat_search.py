@@ -81,6 +81,10 @@ def test_latency_table_is_cached_per_machine(tmp_path: Path, monkeypatch) -> Non
     assert set(lut) == set(latency.required_entries(base, space)) and all(v > 0 for v in lut.values())
     monkeypatch.setattr(latency, "_median_ms", lambda *a: pytest.fail("measured again"))
     assert latency.measure_lut(base, space, tmp_path / "lut.json", "torch") == lut
+    name = next(iter(json.loads((tmp_path / "lut.json").read_text())["tables"]))
+    assert latency.measure_lut(base, space, tmp_path / "lut.json", table_name=name) == lut  # measured elsewhere
+    with pytest.raises(ValueError, match="table 'jetson' lacks 5 entries"):
+        latency.measure_lut(base, space, tmp_path / "lut.json", table_name="jetson")
     with pytest.raises(ValueError, match="unknown latency backend"):
         latency.measure_lut(base, space, None, "tflite")
 

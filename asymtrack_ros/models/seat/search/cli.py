@@ -45,6 +45,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         latency_backend=args.latency_backend,
         lut=str(args.lut) if args.lut else None,
         lut_repeats=args.lut_repeats,
+        lut_table=args.lut_table,
         init=args.init,
         freeze_backbone=not args.train_backbone,
         device=setup_distributed(args.device),
@@ -76,6 +77,7 @@ def add_search_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--latency-backend", default="onnxruntime", choices=("onnxruntime", "torch"))
     p.add_argument("--lut", type=Path, default=Path("seat_latency_lut.json"), help="latency table cache file")
     p.add_argument("--lut-repeats", type=int, default=20)
+    p.add_argument("--lut-table", help="use this table of --lut (measured on the target device) instead of measuring")
     p.add_argument("--init", help="SEAT checkpoint to start backbone / neck / CFM / head from")
     p.add_argument("--train-backbone", action="store_true")
     p.add_argument("--device", default="cpu")

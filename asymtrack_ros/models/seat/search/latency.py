@@ -158,15 +158,18 @@ def measure_lut(
     threads: int = 0,
     repeats: int = 20,
     warmup: int = 3,
+    table_name: str | None = None,
 ) -> dict[str, float]:
     """The table for this search space on this machine: cached entries from ``path`` (for
-    the same device signature), the missing ones measured and written back.
+    the same device signature), the missing ones measured and written back. ``table_name``
+    instead uses a table measured elsewhere (e.g. on the deployment device) and measures
+    nothing.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown latency backend {backend!r}; expected one of {BACKENDS}")
     if backend == "onnxruntime" and device != "cpu":
         raise ValueError("the onnxruntime latency backend measures on the CPU; use --latency-backend torch on GPUs")
-    signature = device_signature(backend, device, threads)
+    signature = table_name or device_signature(backend, device, threads)
     data: dict = {"format": FORMAT, "tables": {}}
     if path is not None and Path(path).is_file():
         try:
@@ -177,6 +180,8 @@ def measure_lut(
             raise ValueError(f"{path}: not a latency table of format {FORMAT}")
     table: dict[str, float] = data["tables"].setdefault(signature, {})
     todo = {k: build for k, build in required_entries(base, space).items() if k not in table}
+    if table_name is not None and todo:
+        raise ValueError(f"{path}: table {table_name!r} lacks {len(todo)} entries, e.g. {sorted(todo)[:3]}")
     if todo:
         log.info("measuring %d latency entries (%s)", len(todo), signature)
     torch.manual_seed(0)

@@ -56,6 +56,7 @@ class SearchConfig:
     latency_backend: str = "onnxruntime"
     lut: str | None = "seat_latency_lut.json"
     lut_repeats: int = 20
+    lut_table: str | None = None  # use this table of the LUT file (measured on the target device)
     init: str | None = None  # SEAT checkpoint whose backbone / neck / CFM / head start the supernet
     freeze_backbone: bool = True
     device: str = "cpu"
@@ -136,13 +137,12 @@ def run_search(cfg: SearchConfig) -> SeatArch:
     for p in net.backbone.parameters():
         p.requires_grad_(not cfg.freeze_backbone)
 
-    lut_path = cfg.lut
     if rank == 0 or world == 1:
-        lut = measure_lut(base, cfg.space, lut_path, cfg.latency_backend, cfg.device, repeats=cfg.lut_repeats)
+        lut = _lut(base, cfg)
     if world > 1:
         dist.barrier()
         if rank:
-            lut = measure_lut(base, cfg.space, lut_path, cfg.latency_backend, cfg.device, repeats=cfg.lut_repeats)
+            lut = _lut(base, cfg)
 
     w_opt = torch.optim.SGD(weights, lr=cfg.lr, momentum=0.9, weight_decay=1e-4)
     alphas = [*net.alpha_head.values(), *net.alpha_stack]
@@ -217,6 +217,12 @@ def run_search(cfg: SearchConfig) -> SeatArch:
         Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
         result.to_json(cfg.out)
     return result
+
+
+def _lut(base: SeatArch, cfg: SearchConfig) -> dict[str, float]:
+    return measure_lut(
+        base, cfg.space, cfg.lut, cfg.latency_backend, cfg.device, repeats=cfg.lut_repeats, table_name=cfg.lut_table
+    )
 
 
 def _set_grad(params: list[torch.nn.Parameter], on: bool) -> None:
