@@ -130,7 +130,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from .bench_all import format_table, run_table
 
         name = f"seat-{args.variant}"
-        report = run_table(args.frames, None if args.all else [name], {name: args.model} if args.model else None)
+        ckpts = {name: args.model} if args.model else None
+        report = run_table(args.frames, None if args.all else [name], ckpts, args.threads)
         print(format_table(report))
     else:
         report = run_bench(args.variant, frames=args.frames, checkpoint=args.model)
@@ -202,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default="tiny", choices=ALL_VARIANTS)
     p.add_argument("--model", help="checkpoint (default: random weights; latency does not depend on them)")
     p.add_argument("--all", action="store_true", help="SEAT-lt/al beside AsymTrack-T/S/B on onnxruntime, interleaved")
+    p.add_argument("--threads", type=int, default=0, help="onnxruntime threads for --all / SEAT (0: one per core)")
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--json", type=Path)
     p.set_defaults(func=cmd_bench)
