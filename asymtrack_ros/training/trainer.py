@@ -442,7 +442,7 @@ class Trainer:
                     self._log({"step": self.step, "epoch": self.epoch, **val})
                     log.info("epoch %d: %s", self.epoch, ", ".join(f"{k} {v:.3f}" for k, v in val.items()))
                 latest = self.save({**({"loss": stats["loss"]} if stats else {}), **val}, epoch_end=True)
-                last_ckpt = time.monotonic()
+                last_ckpt = window_start = time.monotonic()  # the data rate counts training only
             if max_iters and self.step >= max_iters:
                 break
         if self.world > 1:
