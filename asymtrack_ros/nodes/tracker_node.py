@@ -170,11 +170,13 @@ class TrackerNode(Node):
             self._reject_image(err)
             return
         self._session.submit(Frame(stamp_ns(header.stamp), header, received, loader))
+        time.sleep(0)  # hand the GIL to the woken worker now, not after the executor's bookkeeping
 
     def _on_compressed(self, msg: CompressedImage) -> None:
         received = time.monotonic()
         self._last_image = received
         self._session.submit(Frame(stamp_ns(msg.header.stamp), msg.header, received, compressed_loader(msg)))
+        time.sleep(0)
 
     def _on_select(self, msg: TargetSelection) -> None:
         values = (msg.x, msg.y, msg.width, msg.height)
