@@ -17,7 +17,7 @@ from asymtrack_ros.models.safe_pickle import CheckpointError, read_checkpoint
 from asymtrack_ros.training.config import ConfigError, load_config
 from asymtrack_ros.training.pairs import Augment, PairDataset, collate, to_input
 from asymtrack_ros.training.synthetic import SyntheticSource
-from asymtrack_ros.training.trainer import TrainingNet, init_from, train
+from asymtrack_ros.training.trainer import Trainer, TrainingNet, init_from, train
 
 OFFICIAL_KEYS = {"epoch", "actor_type", "net_type", "net", "net_info", "constructor", "optimizer", "stats", "settings"}
 SMALL = [
@@ -83,6 +83,13 @@ def test_resume_continues_exactly(full_run: Path, tmp_path: Path) -> None:
 def test_resume_refuses_another_batch_size(full_run: Path, tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="resume with the same"):
         train(_config("optim.batch_size=1"), tmp_path, resume=full_run / "checkpoints" / "latest.pth.tar")
+
+
+def test_resume_with_more_epochs_follows_the_new_schedule(full_run: Path, tmp_path: Path) -> None:
+    trainer = Trainer(_config("optim.epochs=10"), tmp_path, resume=full_run / "checkpoints" / "latest.pth.tar")
+    assert trainer.step == 4 and trainer.epoch == 2
+    assert trainer.scheduler.lr_lambdas[0].drop_iter == 8 * 2  # 80% of 10 epochs of 2 iterations
+    assert trainer.optimizer.param_groups[1]["lr"] == pytest.approx(4e-4)
 
 
 def test_loss_decreases_on_a_fixed_batch() -> None:

@@ -73,9 +73,7 @@ class TrainingNet(nn.Module):
 
 @dataclass
 class Schedule:
-    """lr factor per iteration: linear warm-up, then x``drop_factor`` from ``drop_iter`` on.
-    A class rather than a closure so that LambdaLR saves it in its state dict.
-    """
+    """lr factor per iteration: linear warm-up, then x``drop_factor`` from ``drop_iter`` on."""
 
     warmup_iters: int
     warmup_start: float
@@ -295,7 +293,11 @@ class Trainer:
             )
         self.net.load_state_dict(state_dict_of(ckpt, Path(path)), strict=True)
         self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
+        # The schedule follows the config given now (e.g. more epochs) from the saved step on:
+        # the step count is restored, the saved schedule parameters are not.
+        self.scheduler.load_state_dict({**ckpt["scheduler"], "lr_lambdas": [None] * len(self.optimizer.param_groups)})
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * self.schedule(self.scheduler.last_epoch)
         self.epoch, self.iteration, self.step = p["epoch"], p["iteration"], p["step"]
         _set_rng_state(ckpt["rng"])
         log.info("resumed from %s at epoch %d, iteration %d (step %d)", path, self.epoch, self.iteration, self.step)
