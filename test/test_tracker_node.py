@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -322,3 +325,14 @@ def test_bad_parameters_exit_clearly(tmp_path, tiny_onnx, overrides, code, messa
         node.stop()
     log = node.output()
     assert message in log and "FATAL" in log and "Traceback" not in log, log
+
+
+def test_latency_bench_runs(tiny_onnx):
+    """The benchmark module (run for the reported figures) still works end to end."""
+    cmd = [sys.executable, "-m", "asymtrack_ros.nodes.latency_bench", "--model", str(tiny_onnx), "--threads", "1"]
+    cmd += ["--frames", "20", "--rate", "20", "--width", "320", "--height", "240"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    counts = re.search(r"(\d+) sent, (\d+) results", result.stdout)
+    assert counts and counts[1] == "20" and int(counts[2]) >= 15, result.stdout
+    assert re.search(r"added by the node .* median +[\d.]+ ms", result.stdout), result.stdout

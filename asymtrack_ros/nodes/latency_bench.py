@@ -228,6 +228,8 @@ def run(bench: Bench, node: subprocess.Popen, frames: list[np.ndarray], args: ar
     print(f"  engine (tracker update, node diagnostics):      median {eng50:6.2f} ms   p90 {eng90:6.2f} ms")
     added50, added90 = e2e50 - eng50, e2e90 - eng90
     print(f"  added by the node (end-to-end - engine):        median {added50:6.2f} ms   p90 {added90:6.2f} ms")
+    tr50, tr90 = percentiles(a - b for a, b in zip(e2e, node_ms))
+    print(f"    of which DDS transport in + out (per frame):  median {tr50:6.2f} ms   p90 {tr90:6.2f} ms")
     return 0
 
 
