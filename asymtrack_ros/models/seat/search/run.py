@@ -26,7 +26,7 @@ from ..arch import SeatArch, resolve_arch
 from ..checkpoint import load_seat_checkpoint
 from .data import ProceduralPairs, SeatPairs
 from .derive import derive_arch
-from .latency import measure_lut
+from .latency import device_signature, measure_lut
 from .loss import task_loss
 from .space import SearchSpace
 from .supernet import Supernet
@@ -239,6 +239,7 @@ def _notes(net: Supernet, cfg: SearchConfig, lut: dict[str, float], history: lis
             "epochs": cfg.epochs,
             "arch_epoch": cfg.arch_epoch,
             "latency_backend": cfg.latency_backend,
+            "lut_table": cfg.lut_table or device_signature(cfg.latency_backend, cfg.device),
             "world_size": _world()[1],
             "beta_softmax": beta,
             "expected_latency_ms": history[-1]["expected_latency_ms"] if history else None,
