@@ -72,7 +72,11 @@ def test_resume_continues_exactly(full_run: Path, tmp_path: Path) -> None:
     partial = train(cfg, tmp_path)
     progress = read_checkpoint(partial)["progress"]
     assert (progress["epoch"], progress["iteration"], progress["step"]) == (1, 1, 3)
+    with (tmp_path / "log.jsonl").open("a") as f:
+        f.write('{"step": 4, "loss": 9.9}\n')  # logged after the checkpoint, before an interruption
     assert main(["train", "--resume", str(partial), "--out", str(tmp_path), "--set", "optim.max_iters=0"]) == 0
+    steps = [json.loads(line)["step"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps) and steps.count(4) == 2  # the redone training row and a validation row
     resumed = read_checkpoint(tmp_path / "checkpoints" / "latest.pth.tar")
     straight = read_checkpoint(full_run / "checkpoints" / "latest.pth.tar")
     assert resumed["progress"]["step"] == 4

@@ -240,6 +240,9 @@ class Trainer:
         if self.main:
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
             (self.out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+            if resume and self.log_path.is_file():  # rows logged after that checkpoint are redone
+                rows = self.log_path.read_text().splitlines(keepends=True)
+                self.log_path.write_text("".join(r for r in rows if json.loads(r)["step"] <= self.step))
         self._val_batches: list[dict] | None = None
 
     # -- checkpoints -------------------------------------------------------------------
