@@ -13,7 +13,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["asymtrack_ros", "asymtrack_ros.*"]),
-    package_data={"asymtrack_ros": ["data/*"]},
+    package_data={"asymtrack_ros": ["data/*", "web/static/*"]},
     include_package_data=False,
     install_requires=[
         "numpy",

@@ -1,0 +1,96 @@
+"""Tracker and follower state as a text marker for RViz2, which cannot show custom
+messages: visualization_msgs/Marker (TEXT_VIEW_FACING) on ``operator_status_marker``.
+
+The marker lives in its own frame (``frame_id``); config/track.rviz uses it as the fixed
+frame, so no TF is needed.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from visualization_msgs.msg import Marker
+
+from asymtrack_ros.msg import FollowStatus, TrackedObject
+
+from ..ui.status import StatusBoard, status_lines
+
+PARAMETERS: dict[str, tuple[Any, str]] = {
+    "frame_id": ("asymtrack_status", "frame of the marker (RViz fixed frame in config/track.rviz)"),
+    "rate_hz": (4.0, "marker updates per second"),
+    "text_height": (0.12, "text height in the marker frame [m]"),
+    "diagnostics_name": ("", "tracker's /diagnostics status name; empty: '<namespace>/tracker_node: tracker'"),
+}
+COLORS = {"TRACKING": (0.2, 0.9, 0.3), "LOST": (1.0, 0.3, 0.3)}
+
+
+class StatusMarkerNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("status_marker_node", **kwargs)
+        for name, (default, desc) in PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=desc))
+        self.p = p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        if not float(p["rate_hz"]) > 0:
+            raise ValueError(f"parameter 'rate_hz' must be > 0, got {p['rate_hz']}")
+        self.board = StatusBoard()
+        ns = self.get_namespace().strip("/")
+        self._diag_name = p["diagnostics_name"] or f"{ns + '/' if ns else ''}tracker_node: tracker"
+        self.create_subscription(TrackedObject, "tracked_object", self._on_tracked, 10)
+        self.create_subscription(FollowStatus, "follow_status", self._on_follow, 10)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self.pub = self.create_publisher(Marker, "operator_status_marker", 1)
+        self.create_timer(1.0 / float(p["rate_hz"]), self._publish)
+
+    def _on_tracked(self, m: TrackedObject) -> None:
+        stamp = int(m.header.stamp.sec) * 1_000_000_000 + int(m.header.stamp.nanosec)
+        self.board.tracked(m.state, m.target_id, m.score, m.latency_ms, stamp)
+
+    def _on_follow(self, m: FollowStatus) -> None:
+        self.board.follow(m.state, m.engaged, m.message)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name == self._diag_name:
+                self.board.diagnostics({kv.key: kv.value for kv in status.values})
+
+    def _publish(self) -> None:
+        snapshot = self.board.snapshot()
+        tracker = snapshot["tracker"]
+        r, g, b = COLORS.get(tracker["state"] if tracker and tracker["fresh"] else "", (0.9, 0.9, 0.9))
+        m = Marker(ns="asymtrack_status", id=0, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
+        m.header.frame_id = self.p["frame_id"]
+        m.header.stamp = self.get_clock().now().to_msg()
+        m.pose.orientation.w = 1.0
+        m.scale.z = float(self.p["text_height"])
+        m.color.r, m.color.g, m.color.b, m.color.a = r, g, b, 1.0
+        m.text = "\n".join(status_lines(snapshot))
+        self.pub.publish(m)
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = StatusMarkerNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except ValueError as err:
+        print(f"status_marker_node: {err}", file=sys.stderr)
+        code = 2
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Browser operator page: serves the annotated stream and takes selections, stop and
+follower commands from a phone or a laptop (``ui.web_server``, standard library HTTP).
+
+A thin ROS adapter: frames, tracker output, diagnostics and follower status go into the
+server's stores; validated commands come back as TargetSelection messages and SetBool
+calls. The image is subscribed only while someone watches, so the tracker draws its
+debug image only then.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+import threading
+import time
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import SetBool
+
+from asymtrack_ros.msg import FollowStatus, TargetSelection, TrackedObject
+
+from ..tracking.session import Selection
+from ..ui.status import StatusBoard
+from ..ui.web_api import StreamOptions
+from ..ui.web_server import FrameStore, OperatorServer
+from .image_codec import compressed_loader, image_loader
+
+PARAMETERS: dict[str, tuple[Any, str]] = {
+    "address": ("127.0.0.1", "address to bind; 0.0.0.0 serves every interface (set a token then)"),
+    "port": (8080, "TCP port"),
+    "token": ("", "access token required by the stream and the API; empty: none"),
+    "allowed_hosts": ("", "comma-separated host names the page may be reached by besides IPs and localhost; *: any"),
+    "image_topic": ("debug_image", "image shown: the tracker's debug_image, or a camera topic"),
+    "image_transport": ("raw", "raw (sensor_msgs/Image) or compressed (<image_topic>/compressed)"),
+    "stream_fps": (15.0, "default largest frame rate sent to a viewer (?fps= overrides)"),
+    "jpeg_quality": (80, "default JPEG quality (?quality= overrides)"),
+    "max_width": (960, "default: wider frames are scaled down to this [px], 0: full size (?width= overrides)"),
+    "follow_service": ("follow_controller_node/enable", "std_srvs/SetBool service of the follower"),
+    "follow_timeout_s": (2.0, "how long to wait for the follower service to answer [s]"),
+    "diagnostics_name": ("", "tracker's /diagnostics status name; empty: '<namespace>/tracker_node: tracker'"),
+    "idle_unsubscribe_s": (5.0, "drop the image subscription this long after the last viewer left [s]"),
+}
+
+
+def stamp_ns(stamp: Any) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+class WebUiNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("web_ui_node", **kwargs)
+        for name, (default, desc) in PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=desc))
+        self.p = p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        if p["image_transport"] not in ("raw", "compressed"):
+            raise ValueError(f"parameter 'image_transport' must be raw or compressed, got {p['image_transport']!r}")
+        self.defaults = StreamOptions(float(p["stream_fps"]), int(p["jpeg_quality"]), int(p["max_width"]))
+        self.frames = FrameStore()
+        self.board = StatusBoard()
+        self._image_sub: Any = None
+        ns = self.get_namespace().strip("/")
+        self._diag_name = self.p["diagnostics_name"] or f"{ns + '/' if ns else ''}tracker_node: tracker"
+        self.select_pub = self.create_publisher(TargetSelection, "select", 10)
+        self.follow_client = self.create_client(SetBool, str(self.p["follow_service"]))
+        self.create_subscription(TrackedObject, "tracked_object", self._on_tracked, 10)
+        self.create_subscription(FollowStatus, "follow_status", self._on_follow, 10)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self.create_timer(0.5, self._sync_image_subscription)
+
+    # -- ROS side ----------------------------------------------------------------------
+
+    def _sync_image_subscription(self) -> None:
+        watched = self.frames.viewers > 0 or time.monotonic() - self.frames.last_viewer < self.p["idle_unsubscribe_s"]
+        watched = watched and self.frames.last_viewer > 0
+        if watched and self._image_sub is None:
+            topic = str(self.p["image_topic"])
+            if self.p["image_transport"] == "compressed":
+                self._image_sub = self.create_subscription(
+                    CompressedImage, f"{topic}/compressed", self._on_compressed, qos_profile_sensor_data
+                )
+            else:
+                self._image_sub = self.create_subscription(Image, topic, self._on_image, qos_profile_sensor_data)
+        elif not watched and self._image_sub is not None:
+            self.destroy_subscription(self._image_sub)
+            self._image_sub = None
+
+    def _on_image(self, msg: Image) -> None:
+        try:
+            self.frames.put(image_loader(msg), stamp_ns(msg.header.stamp))
+        except ValueError as err:
+            self.get_logger().warning(f"unusable image: {err}", throttle_duration_sec=5.0)
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        self.frames.put(compressed_loader(msg), stamp_ns(msg.header.stamp))
+
+    def _on_tracked(self, m: TrackedObject) -> None:
+        self.board.tracked(m.state, m.target_id, m.score, m.latency_ms, stamp_ns(m.header.stamp))
+
+    def _on_follow(self, m: FollowStatus) -> None:
+        self.board.follow(m.state, m.engaged, m.message)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name == self._diag_name:
+                self.board.diagnostics({kv.key: kv.value for kv in status.values})
+
+    # -- the server's backend (HTTP threads) -------------------------------------------
+
+    def select(self, s: Selection) -> None:
+        msg = TargetSelection(command=s.command, x=s.x, y=s.y, width=s.width, height=s.height)
+        msg.normalized = s.normalized
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(s.stamp_ns, 1_000_000_000)
+        self.select_pub.publish(msg)
+        where = f"({s.x:.3f}, {s.y:.3f}, {s.width:.3f}, {s.height:.3f})"
+        self.get_logger().info(f"{s.source}: command {s.command} at {where}, stamp {s.stamp_ns} ns")
+
+    def follow(self, enable: bool) -> tuple[int, str]:
+        if not self.follow_client.service_is_ready():
+            return 503, f"follower service {self.follow_client.srv_name} not available"
+        done = threading.Event()
+        future = self.follow_client.call_async(SetBool.Request(data=enable))
+        future.add_done_callback(lambda _f: done.set())
+        if not done.wait(float(self.p["follow_timeout_s"])):
+            future.cancel()
+            return 504, "follower service did not answer"
+        result = future.result()
+        if result is None:
+            return 502, "follower service call failed"
+        return (200 if result.success else 409), result.message
+
+    def status(self) -> dict[str, Any]:
+        return self.board.snapshot()
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node: WebUiNode | None = None
+    server: OperatorServer | None = None
+    code = 0
+    try:
+        node = WebUiNode()
+        log = node.get_logger()
+        p = node.p
+        hosts = tuple(h.strip() for h in str(p["allowed_hosts"]).split(",") if h.strip())
+        server = OperatorServer((p["address"], int(p["port"])), node, node.frames, node.defaults,
+                                token=str(p["token"]), allowed_hosts=hosts, log=log.warning)
+        threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+        host, port = server.server_address[:2]
+        log.info(f"operator page on http://{host}:{port}/ (image {p['image_topic']}, select on "
+                 f"{node.select_pub.topic_name}, follower {node.follow_client.srv_name})")
+        if not p["token"] and not ipaddress.ip_address(host).is_loopback:
+            log.warning(f"serving {host} without a token: anyone who can reach port {port} can steer the target")
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            executor.spin()
+        finally:
+            executor.shutdown()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ValueError, OSError) as err:
+        print(f"web_ui_node: {err}", file=sys.stderr)
+        code = 2
+    finally:
+        if server is not None:
+            server.close()
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

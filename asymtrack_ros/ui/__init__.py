@@ -1,0 +1,1 @@
+"""Operator interfaces (desktop selector, browser page): ROS-free logic the nodes wrap."""
