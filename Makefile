@@ -1,7 +1,7 @@
 # Development build of asymtrack_ros against ROS 2 Kilted installed from PyPI
 # wheels into .venv (no system ROS needed). Run make from the repository root.
 #
-#   make setup   venv + requirements + /opt/python links + colcon build (idempotent)
+#   make setup   venv + requirements + /opt/python links + colcon build + Chromium (idempotent)
 #   make build   colcon build only
 #   make test    pytest over test/ with the built package (real rclpy, loopback DDS)
 #   make demo    python -m asymtrack_ros.demo
@@ -28,6 +28,9 @@
 #   generated asymtrack_ros.msg) cannot shadow the installed package.
 # - colcon warns that .venv in AMENT_PREFIX_PATH has no local_setup.* files:
 #   expected with the wheels, harmless.
+# - The operator page's browser tests drive the distribution's Chromium through
+#   Playwright (pip); `playwright install` (which downloads browsers) is never
+#   used. setup installs the apt package `chromium` unless $(CHROMIUM) exists.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -e -o pipefail -c
@@ -40,6 +43,8 @@ VPY := $(VENV)/bin/python
 DEPS_STAMP := $(VENV)/.asymtrack-deps.stamp
 BUILD_STAMP := install/.asymtrack-build.stamp
 PYTEST_ARGS ?=
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # --symlink-install: the installed Python package and node scripts are symlinks
 # to the sources, so editing a file needs no rebuild; adding or removing one
@@ -84,7 +89,11 @@ endef
 
 .PHONY: setup build test demo clean distclean
 
-setup: $(BUILD_STAMP)
+setup: $(BUILD_STAMP) $(CHROMIUM)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
 $(VPY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || \
