@@ -241,7 +241,8 @@ function showStatus(s) {
   $("score").textContent = t && t.state !== "IDLE" ? fmt(t.score, 2) : "\u2013";
   $("fps").textContent = fmt(s.fps, 1);
   const lat = t ? `${fmt(t.latency_ms, 1, " ms")}` : "\u2013";
-  $("latency").textContent = s.latency_ms_median !== null ? `${lat} (median ${fmt(s.latency_ms_median, 1, " ms")})` : lat;
+  const median = s.latency_ms_median !== null ? ` \u00b7 median ${fmt(s.latency_ms_median, 1, " ms")}` : "";
+  $("latency").textContent = lat + median;
   const f = s.follow;
   state.engaged = Boolean(f && f.engaged);
   const fb = $("follow-state");
