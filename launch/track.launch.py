@@ -3,6 +3,12 @@
   ros2 launch asymtrack_ros track.launch.py camera:=/camera/image_raw model_path:=/path/to/model_dir
   ros2 launch asymtrack_ros track.launch.py camera:=/camera/image_raw model_path:=... \
       namespace:=drone1 engine:=onnxruntime image_transport:=compressed use_follow_controller:=true
+  ros2 launch asymtrack_ros track.launch.py camera:=/camera/image_raw use_web_ui:=true web_ui_token:=...
+
+Operator interfaces (all off by default, see docs/operator_ui.md): use_rviz (RViz2 with
+config/track.rviz and status_marker_node), use_rqt (rqt_image_view on debug_image; tick
+its mouse-click box to select by clicking), use_selector (OpenCV window; needs OpenCV
+with GUI support), use_web_ui (browser page on web_ui_address:web_ui_port).
 
 Parameters come from config/tracker.yaml (or params_file:=...); the arguments below
 override single values. The YAML is read here and handed over as a dictionary, so its
@@ -13,6 +19,7 @@ Works with Humble, Jazzy and Kilted.
 from __future__ import annotations
 
 import os
+import tempfile
 
 import yaml
 from ament_index_python.packages import get_package_share_directory
@@ -43,6 +50,39 @@ def _camera_info_of(image_topic: str) -> str:
     return f"{parent}/camera_info" if parent or image_topic.startswith("/") else "camera_info"
 
 
+def _truthy(value: str) -> bool:
+    return value.lower() in ("true", "1", "yes")
+
+
+def _operator_nodes(arg, share: str, namespace: str) -> list:
+    """RViz2, rqt_image_view, the desktop selector and the browser page, as asked."""
+    prefix = f"/{namespace.strip('/')}" if namespace.strip("/") else ""
+    actions = []
+    if _truthy(arg("use_rviz")):
+        with open(os.path.join(share, "config", "track.rviz")) as f:
+            config = f.read()
+        if prefix:  # RViz configs name absolute topics
+            for topic in ("/debug_image", "/operator_status_marker"):
+                config = config.replace(f"Value: {topic}\n", f"Value: {prefix}{topic}\n")
+        with tempfile.NamedTemporaryFile("w", prefix="asymtrack_", suffix=".rviz", delete=False) as out:
+            out.write(config)
+        actions.append(Node(package=PACKAGE, executable="status_marker_node", name="status_marker_node",
+                            namespace=namespace, output="screen"))
+        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", out.name]))
+    if _truthy(arg("use_rqt")):
+        # Clicks come back on <topic>_mouse_left, which tracker_node listens to.
+        actions.append(Node(package="rqt_image_view", executable="rqt_image_view", name="rqt_image_view",
+                            arguments=[f"{prefix}/debug_image"]))
+    if _truthy(arg("use_selector")):
+        actions.append(Node(package=PACKAGE, executable="selector_node", name="selector_node",
+                            namespace=namespace, output="screen"))
+    if _truthy(arg("use_web_ui")):
+        web = {"address": arg("web_ui_address"), "port": int(arg("web_ui_port")), "token": arg("web_ui_token")}
+        actions.append(Node(package=PACKAGE, executable="web_ui_node", name="web_ui_node", namespace=namespace,
+                            parameters=[web], output="screen", emulate_tty=True))
+    return actions
+
+
 def _nodes(context, *args, **kwargs):
     def arg(name: str) -> str:
         return LaunchConfiguration(name).perform(context).strip()
@@ -68,8 +108,8 @@ def _nodes(context, *args, **kwargs):
         output="screen",
         emulate_tty=True,
     )
-    actions = [tracker]
-    if arg("use_follow_controller").lower() in ("true", "1", "yes"):
+    actions = [tracker, *_operator_nodes(arg, share, arg("namespace"))]
+    if _truthy(arg("use_follow_controller")):
         controller_yaml = os.path.join(share, "config", "follow_controller.yaml")
         actions.append(
             Node(
@@ -116,6 +156,17 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="false",
                 description="also start follow_controller_node with config/follow_controller.yaml",
             ),
+            DeclareLaunchArgument("use_rviz", default_value="false",
+                                  description="RViz2 with config/track.rviz (debug image, status text)"),
+            DeclareLaunchArgument("use_rqt", default_value="false",
+                                  description="rqt_image_view on debug_image (click to select)"),
+            DeclareLaunchArgument("use_selector", default_value="false",
+                                  description="desktop selector window (OpenCV with GUI support)"),
+            DeclareLaunchArgument("use_web_ui", default_value="false", description="browser operator page"),
+            DeclareLaunchArgument("web_ui_address", default_value="127.0.0.1",
+                                  description="address the page binds; 0.0.0.0: every interface (set a token)"),
+            DeclareLaunchArgument("web_ui_port", default_value="8080", description="port of the page"),
+            DeclareLaunchArgument("web_ui_token", default_value="", description="page access token; empty: none"),
             OpaqueFunction(function=_nodes),
         ]
     )
