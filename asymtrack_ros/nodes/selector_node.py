@@ -8,6 +8,7 @@ Needs OpenCV with GUI support; the headless wheel has none and the node says so.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Any
@@ -29,10 +30,10 @@ from ..ui.selector_logic import Follow, Quit, Select, SelectorLogic, View, draw_
 from .image_codec import decode_compressed, image_loader
 
 NO_GUI = (
-    "selector_node: OpenCV has no GUI support here ({err}). The opencv-*-headless wheels "
-    "cannot open windows: install OpenCV with GUI support (pip install opencv-contrib-python "
-    "instead of opencv-contrib-python-headless, or apt install python3-opencv) and run it "
-    "on a machine with a display. Without one, use web_ui_node (browser) or rqt_image_view."
+    "selector_node: cannot open a window ({err}). It needs a display and OpenCV with GUI support; "
+    "the opencv-*-headless wheels have none: install OpenCV with GUI support (pip install "
+    "opencv-contrib-python instead of opencv-contrib-python-headless, or apt install python3-opencv) "
+    "and run it on a machine with a display. Without one, use web_ui_node (browser) or rqt_image_view."
 )
 PARAMETERS = {
     "image_topic": ("debug_image", "image to show: the tracker's debug_image, or a camera topic"),
@@ -46,7 +47,9 @@ FOLLOW_NAMES = {0: "IDLE", 1: "FOLLOWING", 2: "LOST", 3: "SEARCHING", 4: "DISABL
 
 
 def check_gui(window: str) -> str | None:
-    """None if a window can be opened, else OpenCV's reason."""
+    """None if a window can be opened, else the reason."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display: DISPLAY is not set"  # Qt builds abort instead of raising without one
     try:
         cv2.namedWindow(window, cv2.WINDOW_AUTOSIZE)
     except cv2.error as err:
