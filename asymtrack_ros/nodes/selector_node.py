@@ -139,7 +139,7 @@ def run_window(node: SelectorNode) -> None:
     shown: np.ndarray | None = None
     actions: list[Any] = []
     cv2.setMouseCallback(node.window, lambda event, x, y, *_: actions.extend(node.logic.on_mouse(event, x, y)))
-    while rclpy.ok():
+    while node.context.ok():
         frame = node.take_frame()
         if frame is not None:
             header, image = frame
