@@ -186,3 +186,13 @@ def test_read_boxes_errors_name_file_and_line(tmp_path: Path) -> None:
     bad.write_text("1\t2\t3\t4\n5 6 7\n")
     with pytest.raises(ValueError, match=r"gt.txt:2: expected 4 values"):
         read_boxes(bad)
+
+
+def test_scale_change_is_bounded_per_frame() -> None:
+    from asymtrack_ros.tracking.tracker import limit_scale_change
+
+    assert limit_scale_change((0, 0, 400, 100), (0, 0, 100, 100), 1.5) == (125.0, 0.0, 150.0, 100)
+    assert limit_scale_change((10, 10, 20, 20), (0, 0, 100, 100), 2.0) == (-5.0, -5.0, 50.0, 50.0)
+    assert limit_scale_change((1, 2, 90, 110), (0, 0, 100, 100), 1.5) == (1, 2, 90, 110)
+    with pytest.raises(ValueError):
+        TrackerParams(max_scale_change=1.0)

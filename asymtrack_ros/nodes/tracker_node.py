@@ -91,6 +91,7 @@ class TrackerNode(Node):
                 lost_search_growth=cfg.lost_search_growth,
                 max_search_factor=cfg.max_search_factor,
                 min_box_size=cfg.min_box_size,
+                max_scale_change=cfg.max_scale_change,
                 bgr_input=True,  # frames are kept in BGR order (bgr8 stays zero-copy)
             )
             point_box = PointBoxParams(cfg.default_box_size, cfg.point_box_min_size, cfg.point_box_max_size)

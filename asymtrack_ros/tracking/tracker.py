@@ -30,6 +30,7 @@ class TrackerParams:
     lost_search_growth: float = 1.25  # search region grows by this per lost frame...
     max_search_factor: float = 8.0  # ...up to this multiple of the target size
     min_box_size: float = 10.0  # boxes are clipped to the image keeping at least this
+    max_scale_change: float = 1.5  # per-frame limit on width/height growth or shrink (ratio)
     bgr_input: bool = False  # images are RGB unless this is set (OpenCV frames are BGR)
 
     def __post_init__(self) -> None:
@@ -37,6 +38,8 @@ class TrackerParams:
             raise ValueError("need 0 <= lost_threshold <= found_threshold <= 1")
         if self.lost_patience < 1 or self.lost_search_growth < 1.0 or self.min_box_size < 1.0:
             raise ValueError("lost_patience >= 1, lost_search_growth >= 1, min_box_size >= 1 required")
+        if not self.max_scale_change > 1.0:
+            raise ValueError("max_scale_change must be > 1")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,18 @@ def clip_box(box: tuple[float, float, float, float], height: int, width: int, ma
     return x1, y1, max(margin, x2 - x1), max(margin, y2 - y1)
 
 
+def limit_scale_change(box: tuple[float, ...], previous: tuple[float, ...], ratio: float) -> tuple[float, ...]:
+    """Bound the per-frame size change about the new centre: a size over-estimate must not
+    feed back through an ever larger search region until the box fills the image.
+    """
+    x, y, w, h = box
+    if not all(math.isfinite(v) for v in box):
+        return box
+    nw = min(max(w, previous[2] / ratio), previous[2] * ratio)
+    nh = min(max(h, previous[3] / ratio), previous[3] * ratio)
+    return x + (w - nw) / 2, y + (h - nh) / 2, nw, nh
+
+
 class Tracker(ABC):
     def __init__(self, engine: Engine, params: TrackerParams | None = None) -> None:
         self.engine = engine
@@ -108,7 +123,7 @@ class Tracker(ABC):
         if self.state == TrackState.LOST:
             factor = min(self.params.max_search_factor, factor * self.params.lost_search_growth**self._lost_frames)
         box, score = self._predict(image, self.box, factor)
-        box = clip_box(box, h, w, self.params.min_box_size)
+        box = clip_box(limit_scale_change(box, self.box, self.params.max_scale_change), h, w, self.params.min_box_size)
         if not all(math.isfinite(v) for v in box) or not math.isfinite(score):
             box, score = self.box, 0.0
         p = self.params
