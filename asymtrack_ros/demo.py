@@ -23,7 +23,7 @@ import cv2
 
 from .control.follow import FollowController
 from .control.params import FollowParams, ParamError, load_params
-from .resources import config_file, default_model_path, is_trained, read_node_params
+from .resources import config_file, default_model_path, read_node_params
 from .sim.loop import run_loop, summarize
 from .sim.render import CameraSpec
 from .sim.report import annotate, plot, summary_text
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
         model = args.model or default_model_path()
         tracker = create_tracker(load_engine(model, threads=args.threads), TrackerParams(bgr_input=True))
-        model_note = f"{model}" + ("" if is_trained(model) else " (untrained fixture: tracking will be poor)")
+        model_note = str(model)
 
     args.out.mkdir(parents=True, exist_ok=True)
     writer = None

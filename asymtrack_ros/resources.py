@@ -1,41 +1,25 @@
-"""Where the package's data lives: the default tracker model and the config files.
-
-``default_model_path`` is the one place that decides which model the demo and the
-simulation launch use: the trained weights shipped in the package when present, else the
-fixture checkpoint beside a source checkout (random weights: tracking will be poor).
-"""
+"""Where the package's data lives: the default tracker model and the config files."""
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
-log = logging.getLogger(__name__)
-
 PACKAGE_DIR = Path(__file__).resolve().parent
 SHIPPED_MODEL = PACKAGE_DIR / "data" / "asymtrack_tiny.pth"
-# Fallback for source checkouts: the shared fixtures beside the repository root.
-FIXTURE_MODEL = PACKAGE_DIR.parents[1] / "shared" / "fixtures" / "asymtrack" / "tiny.pth.tar"
 MODEL_ENV = "ASYMTRACK_MODEL"
 
 
 def default_model_path() -> Path:
-    """$ASYMTRACK_MODEL, else the shipped weights, else the fixture checkpoint (with a warning)."""
+    """The one rule for the default tracker model: $ASYMTRACK_MODEL, else the AsymTrack-T
+    weights shipped in the package (see its model card beside them).
+    """
     env = os.environ.get(MODEL_ENV)
     if env:
         return Path(env)
     if SHIPPED_MODEL.is_file():
         return SHIPPED_MODEL
-    if FIXTURE_MODEL.is_file():
-        log.warning("no trained weights at %s; using the untrained fixture %s (tracking will be poor)",
-                    SHIPPED_MODEL, FIXTURE_MODEL)
-        return FIXTURE_MODEL
-    raise FileNotFoundError(f"no tracker model: {SHIPPED_MODEL} is missing; set ${MODEL_ENV} to a checkpoint")
-
-
-def is_trained(model: Path) -> bool:
-    return Path(model).resolve() != FIXTURE_MODEL.resolve()
+    raise FileNotFoundError(f"no tracker model: {SHIPPED_MODEL} is missing; set ${MODEL_ENV} or pass a model path")
 
 
 def config_file(name: str) -> Path:

@@ -13,6 +13,7 @@ import torch
 from ..models.asymtrack import model_spec
 from ..models.checkpoint import load_checkpoint
 from ..models.seat.checkpoint import is_seat_file, load_seat_checkpoint
+from ..resources import default_model_path
 from ..tracking.asymtrack_tracker import AsymTrackTracker
 from ..tracking.seat_tracker import SeatTracker
 from ..tracking.tracker import Tracker, TrackerParams
@@ -23,16 +24,6 @@ from .torch_engine import TorchEngine
 log = logging.getLogger(__name__)
 ENGINES = ("auto", "torch", "onnxruntime")
 TRACKERS = {"asymtrack": AsymTrackTracker, "seat": SeatTracker}
-
-
-SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "data" / "asymtrack_tiny.pth"
-
-
-def default_model() -> Path:
-    """The AsymTrack-T weights shipped inside the package (see its model card)."""
-    if not SHIPPED_MODEL.is_file():
-        raise FileNotFoundError(f"{SHIPPED_MODEL}: the shipped default weights are missing; pass a model path")
-    return SHIPPED_MODEL
 
 
 def cache_root() -> Path:
@@ -77,7 +68,7 @@ def load_engine(
     directory on first use.
     """
     if model is None:
-        model = default_model()
+        model = default_model_path()
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
     path = Path(model)
