@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,18 @@ import pytest
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ASYM_FIXTURES = SHARED / "fixtures" / "asymtrack"
 SEQUENCES = SHARED / "sequences"
+
+
+@pytest.fixture(scope="module")
+def context():
+    """An rclpy context per test module, discovery kept on this machine."""
+    import rclpy
+
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    rclpy.shutdown(context=ctx)
 
 
 @pytest.fixture(scope="session")

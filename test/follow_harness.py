@@ -4,20 +4,15 @@ as subprocesses (stopped like Ctrl-C) and params files keyed by namespace.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+import ros_harness
 import yaml
-from ament_index_python.packages import get_package_prefix, get_package_share_directory
+from ament_index_python.packages import get_package_share_directory
 
-
-def executable(name: str) -> Path:
-    return Path(get_package_prefix("asymtrack_ros")) / "lib" / "asymtrack_ros" / name
+executable = ros_harness.node_executable
 
 
 def _merge(base: dict, dotted: dict[str, Any]) -> dict:
@@ -56,29 +51,11 @@ def params_file(
     return path
 
 
-class NodeProcess:
+class NodeProcess(ros_harness.NodeProcess):
+    """The shared node process, named first as these tests start several kinds of node."""
+
     def __init__(self, name: str, args: list[str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # closed in stop()
-        self.proc = subprocess.Popen([sys.executable, str(executable(name)), *args], stdout=self._log,
-                                     stderr=subprocess.STDOUT, env={**os.environ})
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, timeout: float = 10.0) -> int:
-        if self.alive():
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
+        super().__init__(args, log_path, name=name)
 
 
 def spin_until(executor: Any, cond: Callable[[], bool], timeout: float, what: str) -> None:

@@ -47,11 +47,13 @@ def params_file(path: Path, namespace: str, overrides: dict[str, Any]) -> Path:
 class NodeProcess:
     """A node executable with its output in a log file; stopped with SIGINT like Ctrl-C."""
 
-    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, args: list[str], log_path: Path, env: dict[str, str] | None = None, name: str = "tracker_node"
+    ) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, str(node_executable()), *args],
+            [sys.executable, str(node_executable(name)), *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},

@@ -111,15 +111,6 @@ class Harness:
         self.tracked_pub.publish(msg)
 
 
-@pytest.fixture(scope="module")
-def context():
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
 def start_controller(tmp: Path, namespace: str, overrides: dict) -> NodeProcess:
     shipped = ("follow_controller.yaml",)
     params = params_file(tmp / "params.yaml", "follow_controller_node", namespace, overrides, shipped)

@@ -107,15 +107,6 @@ class Operator:
 
 
 @pytest.fixture(scope="module")
-def context():
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
-@pytest.fixture(scope="module")
 def system(context, tiny_onnx, tmp_path_factory):
     """tracker, follower, web page and status marker in one namespace, frames flowing."""
     tmp = tmp_path_factory.mktemp("operator_ui")

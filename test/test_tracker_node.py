@@ -19,7 +19,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import rclpy
 from conftest import ASYM_FIXTURES, SEQUENCES
 from geometry_msgs.msg import Point
 from ros_harness import Harness, NodeProcess, compressed_msg, image_msg, params_file, selection, stamp_ns
@@ -39,15 +38,6 @@ def frames() -> list[np.ndarray]:
     images = [cv2.imread(str(p)) for p in sorted(folder.glob("*.jpg"))[:40]]
     assert images and all(im is not None for im in images), f"cannot read frames from {folder}"
     return images
-
-
-@pytest.fixture(scope="module")
-def context():
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
 
 
 def start_node(tmp: Path, namespace: str, overrides: dict, env: dict | None = None) -> NodeProcess:

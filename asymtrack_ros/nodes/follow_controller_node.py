@@ -21,7 +21,6 @@ from typing import Any
 import rclpy
 from geometry_msgs.msg import Twist, TwistStamped, Vector3Stamped
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo
@@ -32,6 +31,7 @@ from asymtrack_ros.msg import FollowStatus, TrackedObject
 from ..control.camera import CameraModel
 from ..control.follow import Command, FollowController, FollowState, Observation, Status
 from ..control.params import SCHEMA, FollowParams, ParamError, load_params
+from .run import spin_node
 
 STATUS_PERIOD_DISENGAGED_S = 0.5
 
@@ -170,26 +170,9 @@ class FollowControllerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = FollowControllerNode()
-        rclpy.spin(node)
-    except ParamError as err:
-        print(f"follow_controller_node: {err}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            try:
-                node.shutdown()
-            except Exception:  # the context may already be gone
-                pass
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return spin_node(
+        "follow_controller_node", FollowControllerNode, (ParamError,), args, on_exit=FollowControllerNode.shutdown
+    )
 
 
 if __name__ == "__main__":

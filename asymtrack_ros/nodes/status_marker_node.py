@@ -10,16 +10,15 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from visualization_msgs.msg import Marker
 
 from asymtrack_ros.msg import FollowStatus, TrackedObject
 
 from ..ui.status import StatusBoard, status_lines
+from .run import spin_node
 
 PARAMETERS: dict[str, tuple[Any, str]] = {
     "frame_id": ("asymtrack_status", "frame of the marker (RViz fixed frame in config/track.rviz)"),
@@ -74,22 +73,7 @@ class StatusMarkerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    code = 0
-    try:
-        node = StatusMarkerNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ValueError as err:
-        print(f"status_marker_node: {err}", file=sys.stderr)
-        code = 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return spin_node("status_marker_node", StatusMarkerNode, (ValueError,), args)
 
 
 if __name__ == "__main__":

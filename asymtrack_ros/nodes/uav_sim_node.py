@@ -23,7 +23,6 @@ import rclpy
 from geometry_msgs.msg import PoseStamped, Twist, TwistStamped, Vector3Stamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock as ClockMsg
@@ -35,6 +34,7 @@ from ..control.follow import Command
 from ..sim.render import CameraSpec
 from ..sim.world import Frame, Simulator
 from .image_codec import fill_image_msg
+from .run import spin_node
 
 PARAMS: dict[str, tuple[Any, str]] = {
     "seed": (0, "seed of the scenario's textures"),
@@ -215,22 +215,7 @@ def _validate(v: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = UavSimNode()
-        rclpy.spin(node)
-    except ConfigError as err:
-        print(f"uav_sim_node: {err}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return spin_node("uav_sim_node", UavSimNode, (ConfigError,), args)
 
 
 if __name__ == "__main__":

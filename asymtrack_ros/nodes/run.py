@@ -1,0 +1,44 @@
+"""Running a node as an executable: one shape for start-up errors and shutdown."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+
+def spin_node(
+    name: str,
+    make_node: Callable[[], Node],
+    config_errors: tuple[type[Exception], ...],
+    args: list[str] | None = None,
+    on_exit: Callable[[Node], None] | None = None,
+) -> int:
+    """Spin until Ctrl-C or shutdown. A configuration error ends the process with one line
+    naming the problem and exit code 2 (no traceback); ``on_exit`` runs before the node is
+    destroyed (e.g. to leave a zero command).
+    """
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = make_node()
+        rclpy.spin(node)
+    except config_errors as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        code = 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            if on_exit is not None:
+                try:
+                    on_exit(node)
+                except Exception:  # noqa: BLE001 - the context may already be gone
+                    pass
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
