@@ -97,7 +97,7 @@ class Bench:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="exported model directory or checkpoint")
+    p.add_argument("--model", default="", help="exported model directory or checkpoint; default: the shipped weights")
     p.add_argument("--engine", default="auto")
     p.add_argument("--providers", default="tensorrt,cuda,cpu")
     p.add_argument("--threads", type=int, default=0)
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     node_args = [
         "--ros-args",
         "-r", f"__ns:={namespace}",
-        "-p", f"model_path:={args.model}",
+        *(["-p", f"model_path:={args.model}"] if args.model else []),  # empty: the node's default
         "-p", f"engine:={args.engine}",
         "-p", f"providers:=[{args.providers}]",
         "-p", f"threads:={args.threads}",
