@@ -126,6 +126,11 @@ def cmd_track(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_report, run_bench
 
+    if args.ros:  # the tracker node end to end over DDS; needs the ROS environment
+        from .nodes.latency_bench import main as ros_bench
+
+        extra = ["--model", args.model] if args.model else []
+        return ros_bench([*extra, "--frames", str(args.frames), "--threads", str(args.threads or 1)])
     if args.all or args.variant in SEAT_VARIANTS:
         from .bench_all import format_table, run_table
 
@@ -204,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="checkpoint (default: random weights; latency does not depend on them)")
     p.add_argument("--all", action="store_true", help="SEAT-lt/al beside AsymTrack-T/S/B on onnxruntime, interleaved")
     p.add_argument("--threads", type=int, default=0, help="onnxruntime threads for --all / SEAT (0: one per core)")
+    p.add_argument(
+        "--ros",
+        action="store_true",
+        help="tracker node latency over DDS (image publish -> TrackedObject) against the engine time",
+    )
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--json", type=Path)
     p.set_defaults(func=cmd_bench)
