@@ -9,6 +9,7 @@ import torch
 
 from .asymtrack import VARIANTS, AsymTrack, get_variant
 from .safe_pickle import CheckpointError, foreign_state, read_checkpoint
+from .strict import load_strict, normalized_state
 
 
 def state_dict_of(ckpt: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -16,7 +17,7 @@ def state_dict_of(ckpt: Any, path: Path) -> dict[str, torch.Tensor]:
     state = ckpt.get("net", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: no AsymTrack state dict inside (expected a dict with key 'net')")
-    return {k.removeprefix("module."): v.float() if v.is_floating_point() else v for k, v in state.items()}
+    return normalized_state(state)
 
 
 def recorded_variant(ckpt: Any) -> str | None:
@@ -50,16 +51,5 @@ def load_checkpoint(path: str | Path, variant: str | None = None) -> AsymTrack:
     net = AsymTrack(variant, score_head=any(k.startswith("score_head.") for k in state))
     if any(k.endswith("reparam_conv.weight") for k in state):
         net.reparameterize()
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{path}: keys do not match AsymTrack-{variant} ({len(missing)} missing, e.g. {missing[:3]}; "
-            f"{len(unexpected)} unexpected, e.g. {unexpected[:3]}); is it another variant?"
-        )
-    bad = [k for k, v in state.items() if v.shape != expected[k].shape]
-    if bad:
-        raise CheckpointError(f"{path}: tensor shapes differ from AsymTrack-{variant} at {bad[:3]}")
-    net.load_state_dict(state, strict=True)
+    load_strict(net, state, path, f"AsymTrack-{variant}", "; is it another variant?")
     return net.reparameterize().eval()

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ..safe_pickle import CheckpointError, read_checkpoint
+from ..strict import load_strict, normalized_state
 from .arch import ArchError, SeatArch, arch_from_dict, arch_from_original, resolve_arch
 from .net import SeatNet
 
@@ -60,22 +61,9 @@ def load_seat_checkpoint(path: str | Path, arch: str | Path | SeatArch | None = 
     state = ckpt["state_dict"]
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: state_dict holds non-tensor values")
-    state = {k.removeprefix("module."): v.float() if v.is_floating_point() else v for k, v in state.items()}
+    state = normalized_state(state)
     net = SeatNet(wanted)
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{path}: keys do not match {_describe(wanted)} ({len(missing)} missing, e.g. {missing[:3]}; "
-            f"{len(unexpected)} unexpected, e.g. {unexpected[:3]})"
-        )
-    bad = [
-        f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}" for k, v in state.items() if v.shape != expected[k].shape
-    ]
-    if bad:
-        raise CheckpointError(f"{path}: tensor shapes differ from {_describe(wanted)} at {bad[:3]}")
-    net.load_state_dict(state, strict=True)
+    load_strict(net, state, path, _describe(wanted))
     return net.eval()
 
 
