@@ -10,15 +10,13 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from visualization_msgs.msg import Marker
 
-from asymtrack_ros.msg import FollowStatus, TrackedObject
-
 from ..ui.status import StatusBoard, status_lines
 from .run import spin_node
+from .status_feed import feed_status_board
 
 PARAMETERS: dict[str, tuple[Any, str]] = {
     "frame_id": ("asymtrack_status", "frame of the marker (RViz fixed frame in config/track.rviz)"),
@@ -38,25 +36,9 @@ class StatusMarkerNode(Node):
         if not float(p["rate_hz"]) > 0:
             raise ValueError(f"parameter 'rate_hz' must be > 0, got {p['rate_hz']}")
         self.board = StatusBoard()
-        ns = self.get_namespace().strip("/")
-        self._diag_name = p["diagnostics_name"] or f"{ns + '/' if ns else ''}tracker_node: tracker"
-        self.create_subscription(TrackedObject, "tracked_object", self._on_tracked, 10)
-        self.create_subscription(FollowStatus, "follow_status", self._on_follow, 10)
-        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        feed_status_board(self, self.board, p["diagnostics_name"])
         self.pub = self.create_publisher(Marker, "operator_status_marker", 1)
         self.create_timer(1.0 / float(p["rate_hz"]), self._publish)
-
-    def _on_tracked(self, m: TrackedObject) -> None:
-        stamp = int(m.header.stamp.sec) * 1_000_000_000 + int(m.header.stamp.nanosec)
-        self.board.tracked(m.state, m.target_id, m.score, m.latency_ms, stamp)
-
-    def _on_follow(self, m: FollowStatus) -> None:
-        self.board.follow(m.state, m.engaged, m.message)
-
-    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name == self._diag_name:
-                self.board.diagnostics({kv.key: kv.value for kv in status.values})
 
     def _publish(self) -> None:
         snapshot = self.board.snapshot()

@@ -16,7 +16,6 @@ import time
 from typing import Any
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -24,13 +23,14 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import SetBool
 
-from asymtrack_ros.msg import FollowStatus, TargetSelection, TrackedObject
+from asymtrack_ros.msg import TargetSelection
 
 from ..tracking.session import Selection
 from ..ui.status import StatusBoard
 from ..ui.web_api import StreamOptions
 from ..ui.web_server import FrameStore, OperatorServer
 from .image_codec import compressed_loader, image_loader
+from .status_feed import feed_status_board, stamp_ns
 
 PARAMETERS: dict[str, tuple[Any, str]] = {
     "address": ("127.0.0.1", "address to bind; 0.0.0.0 serves every interface (set a token then)"),
@@ -49,10 +49,6 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
 }
 
 
-def stamp_ns(stamp: Any) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 class WebUiNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("web_ui_node", **kwargs)
@@ -65,13 +61,9 @@ class WebUiNode(Node):
         self.frames = FrameStore()
         self.board = StatusBoard()
         self._image_sub: Any = None
-        ns = self.get_namespace().strip("/")
-        self._diag_name = self.p["diagnostics_name"] or f"{ns + '/' if ns else ''}tracker_node: tracker"
         self.select_pub = self.create_publisher(TargetSelection, "select", 10)
         self.follow_client = self.create_client(SetBool, str(self.p["follow_service"]))
-        self.create_subscription(TrackedObject, "tracked_object", self._on_tracked, 10)
-        self.create_subscription(FollowStatus, "follow_status", self._on_follow, 10)
-        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        feed_status_board(self, self.board, self.p["diagnostics_name"])
         self.create_timer(0.5, self._sync_image_subscription)
 
     # -- ROS side ----------------------------------------------------------------------
@@ -99,17 +91,6 @@ class WebUiNode(Node):
 
     def _on_compressed(self, msg: CompressedImage) -> None:
         self.frames.put(compressed_loader(msg), stamp_ns(msg.header.stamp))
-
-    def _on_tracked(self, m: TrackedObject) -> None:
-        self.board.tracked(m.state, m.target_id, m.score, m.latency_ms, stamp_ns(m.header.stamp))
-
-    def _on_follow(self, m: FollowStatus) -> None:
-        self.board.follow(m.state, m.engaged, m.message)
-
-    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name == self._diag_name:
-                self.board.diagnostics({kv.key: kv.value for kv in status.values})
 
     # -- the server's backend (HTTP threads) -------------------------------------------
 
@@ -149,12 +130,21 @@ def main(args: list[str] | None = None) -> int:
         log = node.get_logger()
         p = node.p
         hosts = tuple(h.strip() for h in str(p["allowed_hosts"]).split(",") if h.strip())
-        server = OperatorServer((p["address"], int(p["port"])), node, node.frames, node.defaults,
-                                token=str(p["token"]), allowed_hosts=hosts, log=log.warning)
+        server = OperatorServer(
+            (p["address"], int(p["port"])),
+            node,
+            node.frames,
+            node.defaults,
+            token=str(p["token"]),
+            allowed_hosts=hosts,
+            log=log.warning,
+        )
         threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
         host, port = server.server_address[:2]
-        log.info(f"operator page on http://{host}:{port}/ (image {p['image_topic']}, select on "
-                 f"{node.select_pub.topic_name}, follower {node.follow_client.srv_name})")
+        log.info(
+            f"operator page on http://{host}:{port}/ (image {p['image_topic']}, select on "
+            f"{node.select_pub.topic_name}, follower {node.follow_client.srv_name})"
+        )
         if not p["token"] and not ipaddress.ip_address(host).is_loopback:
             log.warning(f"serving {host} without a token: anyone who can reach port {port} can steer the target")
         executor = SingleThreadedExecutor()
