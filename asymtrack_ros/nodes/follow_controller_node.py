@@ -108,6 +108,7 @@ class FollowControllerNode(Node):
         self.ctrl.engage(bool(request.data), now)
         if was and not request.data:
             self._publish(Command(), now)  # zero at once, then the stream stops
+            self._publish_status(self.ctrl.step(now)[1], now)  # and say so at once
         if request.data:
             self._tick()
         response.success = True
