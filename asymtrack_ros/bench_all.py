@@ -64,7 +64,8 @@ def _prepare(name: str, out: Path, checkpoint: str | None, threads: int) -> tupl
         "gmacs_search": round(search, 3),
         "gmacs_template": round(template, 3),
     }
-    engine = OnnxEngine(out, providers=["cpu"], threads=threads)
+    # Five sessions share the cores: spin-waiting threads of one would steal them from the next.
+    engine = OnnxEngine(out, providers=["cpu"], threads=threads, spin=False)
     numpy = lambda d: {k: v.numpy() for k, v in d.items()}  # noqa: E731
     return figures, engine, numpy(t_in), numpy(s_in)
 

@@ -58,13 +58,19 @@ class OnnxEngine:
         threads: int = 0,
         trt_cache_dir: str | None = None,
         fp16: bool = False,
+        spin: bool = True,
     ) -> None:
+        """``spin``: the search graph's threads spin-wait between frames (lowest latency);
+        turn it off where several sessions share the cores (e.g. interleaved benchmarks).
+        """
         model_dir = Path(model_dir)
         self.spec = ModelSpec.from_json(model_dir / "model.json")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads
         chosen = resolve_providers(providers, trt_cache_dir, fp16)
+        if not spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._search = self._session(model_dir / "search.onnx", opts, chosen)
         # The template graph runs once per target: its threads must not spin-wait after
         # it, or they steal the cores from the per-frame search graph.
