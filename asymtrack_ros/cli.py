@@ -157,7 +157,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     sequences = [s for spec in args.dataset for s in load_dataset(spec)]
     results = out / "results"
     if not args.rescore:
-        run_all(args.tracker, args.dataset, results, args.workers)
+        run_all(args.tracker, sequences, results, args.workers)
     print(write_report(summarize(score_results(results, sequences)), out))
     print(f"report: {out / 'report.md'}, {out / 'report.json'}, {out / 'success.png'}, {out / 'precision.png'}")
     return 0

@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..sequences import read_boxes, write_boxes
-from .datasets import Sequence, load_dataset
+from .datasets import Sequence
 from .metrics import score_sequence, valid_frames
 from .trackers import make_tracker
 
@@ -32,9 +32,8 @@ class RunRecord:
     wall_s: float  # whole loop including frame decoding
 
 
-def run_one(tracker_spec: str, dataset_spec: str, seq_index: int, out_dir: str) -> RunRecord:
+def run_one(tracker_spec: str, seq: Sequence, out_dir: str) -> RunRecord:
     """One tracker on one sequence; writes ``<out>/<tracker>/<seq>.txt`` and timing JSON."""
-    seq = load_dataset(dataset_spec)[seq_index]
     tracker = make_tracker(tracker_spec)
     boxes, times = [], []
     start = time.perf_counter()
@@ -56,12 +55,12 @@ def run_one(tracker_spec: str, dataset_spec: str, seq_index: int, out_dir: str) 
 
 
 def run_all(
-    tracker_specs: list[str], dataset_specs: list[str], out_dir: str | Path, workers: int = 1
+    tracker_specs: list[str], sequences: list[Sequence], out_dir: str | Path, workers: int = 1
 ) -> list[RunRecord]:
     """Every tracker on every sequence; ``workers`` > 1 runs jobs in parallel processes
     (faster, but then the per-frame times share the cores).
     """
-    jobs = [(t, d, i, str(out_dir)) for d in dataset_specs for i in range(len(load_dataset(d))) for t in tracker_specs]
+    jobs = [(t, seq, str(out_dir)) for seq in sequences for t in tracker_specs]
     if workers <= 1:
         return [run_one(*job) for job in tqdm(jobs, unit="run")]
     with ProcessPoolExecutor(workers) as pool:
