@@ -53,7 +53,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FILES_LIST := build/.asymtrack-files
 ifeq ($(filter clean distclean,$(MAKECMDGOALS)),)
 _files_list := $(shell mkdir -p build && \
-  find asymtrack_ros launch config scripts/nodes -type f \
+  find asymtrack_ros launch config scripts/nodes scripts/asymtrack -type f \
     -not -path '*/__pycache__/*' -not -name '*.py[co]' 2>/dev/null | LC_ALL=C sort \
     > $(FILES_LIST).new && \
   { cmp -s $(FILES_LIST).new $(FILES_LIST) && rm -f $(FILES_LIST).new || \

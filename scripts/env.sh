@@ -83,6 +83,7 @@ if [ -d "$_asym_install" ]; then
   _asym_prepend AMENT_PREFIX_PATH "$_asym_install"
   _asym_prepend CMAKE_PREFIX_PATH "$_asym_install"
   _asym_prepend LD_LIBRARY_PATH "$_asym_install/lib"
+  _asym_prepend PATH "$_asym_install/bin"
   for _asym_d in "$_asym_install"/lib/python3*/site-packages "$_asym_install"/local/lib/python3*/dist-packages; do
     if [ -d "$_asym_d" ]; then _asym_prepend PYTHONPATH "$_asym_d"; fi
   done

@@ -293,6 +293,27 @@ def test_synthetic_pairs_are_deterministic_and_well_formed() -> None:
         assert 0 < cx < 1 and 0 < cy < 1 and w > 0 and h > 0
 
 
+def test_photo_objects_are_textured_cutouts_drawn_at_their_share() -> None:
+    bank = AssetBank.procedural(seed=0, backgrounds=4, objects=8)
+    plain = len(bank.objects)
+    bank.add_photo_objects(np.random.default_rng(1), 40, 0.75)
+    photos = bank.objects[plain:]
+    assert len(photos) == 40
+    assert all(bank.class_names[o.cls].startswith("photo/") for o in photos)
+    for obj in photos:
+        rgba = obj.levels[0]
+        opaque = rgba[..., 3] > 127
+        assert opaque.mean() > 0.2  # an outline filling much of its box
+        assert rgba[..., :3][opaque].std() >= 5  # photograph texture, not a flat fill
+    rng = np.random.default_rng(2)
+    drawn = np.array([bank.sample_object(rng) >= plain for _ in range(2000)])
+    assert abs(drawn.mean() - 0.75) < 0.04
+    # Look-alikes of a photo target are cut from the same photograph.
+    assert all(bank.objects[i].cls == photos[0].cls for i in bank.by_class[photos[0].cls])
+    with pytest.raises(ValueError, match="photo_fraction"):
+        bank.add_photo_objects(rng, 1, 1.5)
+
+
 def test_asset_indexer_keeps_cutouts_and_detailed_photos(tmp_path: Path) -> None:
     stamps = tmp_path / "stamps"
     rgba = np.zeros((80, 100, 4), np.uint8)

@@ -62,7 +62,12 @@ def cmd_synth_preview(args: argparse.Namespace) -> int:
     from .pairs import Augment, PairDataset
     from .synthetic import SyntheticSource
 
-    source = SyntheticSource(assets=args.cache, procedural=True if args.procedural else None)
+    source = SyntheticSource(
+        assets=args.cache,
+        procedural=True if args.procedural else None,
+        photo_objects=args.photo_objects,
+        photo_fraction=args.photo_fraction,
+    )
     data = PairDataset([source], [1.0], get_variant(args.variant), Augment(), seed=args.seed, length=args.pairs)
     start = time.perf_counter()
     items = [data[i] for i in range(args.pairs)]
@@ -124,6 +129,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--variant", default="tiny", choices=sorted(VARIANTS))
     q.add_argument("--pairs", type=int, default=200)
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--photo-objects", type=int, default=0, help="targets cut from the photographs")
+    q.add_argument("--photo-fraction", type=float, default=0.5, help="share of targets drawn from those")
     q.add_argument("--out", type=Path, help="contact sheet PNG")
     q.set_defaults(func=cmd_synth_preview)
 

@@ -8,7 +8,10 @@ Scene: a background photograph seen through a panning, zooming camera; the targe
 cut-out with alpha moving smoothly (sinusoids plus drift folded into the frame, so it
 bounces and sometimes leaves the view), changing scale, aspect and rotation; same-class
 distractors; occluders that cross the target's path in front of it (cut-outs or strips of
-another photograph); background clutter. Per frame: motion blur along each object's
+another photograph); background clutter. Targets are also cut from the photographs
+themselves (``photo_objects``): real textures with soft, arbitrary outlines, whose
+look-alikes are other cut-outs of the same photograph; clip art alone teaches a network to
+find a drawing on a photo, not to match what it was shown. Per frame: motion blur along each object's
 velocity, illumination drift with a light gradient, optional sensor noise and defocus.
 
 Assets are the cache written by ``asymtrack synth fetch`` (photographs and cut-outs from
@@ -35,6 +38,8 @@ FRAME_SIZES = ((640, 480), (640, 360), (854, 480), (960, 540), (1280, 720), (720
 TEMPLATE_VISIBLE = 0.85  # the template frame shows the target nearly unoccluded
 SEARCH_VISIBLE = 0.3  # search frames below this count as target absent
 SEQUENCE_FRAMES = 2000  # trajectories are defined for every t; this bounds the sampled times
+MIN_PHOTO_CONTRAST = 20.0  # pixel std below which a photograph patch is too flat for a target
+MAX_TRIES = 8
 
 
 def _pyramid(image: np.ndarray, levels: int = 4, min_side: int = 16) -> list[np.ndarray]:
@@ -84,21 +89,50 @@ class AssetBank:
     objects: list[ObjectAsset]
     class_names: list[str]
     origin: str = "procedural"
+    photo_fraction: float = 0.0  # share of objects drawn from the 'photo' group, if any
     by_class: dict[int, list[int]] = field(default_factory=dict)
     groups: list[list[int]] = field(default_factory=list)
+    photo_group: int | None = None  # index in ``groups`` of the photograph cut-outs
 
     def __post_init__(self) -> None:
         if not self.backgrounds or not self.objects:
             raise ValueError(f"{self.origin}: no backgrounds or no objects")
+        self._index()
+
+    def _index(self) -> None:
+        self.by_class.clear()
         by_group: dict[str, list[int]] = {}
         for i, obj in enumerate(self.objects):
             self.by_class.setdefault(obj.cls, []).append(i)
             by_group.setdefault(self.class_names[obj.cls].split("/")[0], []).append(i)
         self.groups = list(by_group.values())
+        self.photo_group = list(by_group).index("photo") if "photo" in by_group else None
 
     def sample_object(self, rng: np.random.Generator) -> int:
-        group = self.groups[int(rng.integers(len(self.groups)))]
+        photo = self.photo_group
+        if photo is not None and (rng.random() < self.photo_fraction or len(self.groups) == 1):
+            group = self.groups[photo]
+        else:
+            others = [i for i in range(len(self.groups)) if i != photo]
+            group = self.groups[others[int(rng.integers(len(others)))]]
         return group[int(rng.integers(len(group)))]
+
+    def add_photo_objects(self, rng: np.random.Generator, count: int, fraction: float) -> None:
+        """Cut ``count`` targets from the backgrounds, class ``photo/<background>``; they are
+        drawn with probability ``fraction``.
+        """
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"photo_fraction must be in [0, 1], got {fraction}")
+        for _ in range(count):
+            bg = int(rng.integers(len(self.backgrounds)))
+            rgba = photo_object(rng, self.backgrounds[bg][0])
+            name = f"photo/{bg}"
+            if name not in self.class_names:
+                self.class_names.append(name)
+            cls = self.class_names.index(name)
+            self.objects.append(ObjectAsset(_pyramid(_premultiply(rgba)), _hull(rgba[..., 3]), cls))
+        self.photo_fraction = fraction
+        self._index()
 
     @classmethod
     def from_images(
@@ -216,6 +250,45 @@ def procedural_object(rng: np.random.Generator, kind: int, hue: float) -> np.nda
     rgb[edge] *= 0.4
     alpha = cv2.GaussianBlur(mask, (3, 3), 0)
     return np.dstack([np.clip(rgb, 0, 255).astype(np.uint8), alpha])
+
+
+def photo_object(rng: np.random.Generator, photo: np.ndarray) -> np.ndarray:
+    """RGBA patch of a photograph: random size and aspect, an ellipse, rounded box, polygon
+    or blob outline, feathered by 0 to 6 % of its size.
+    """
+    ph, pw = photo.shape[:2]
+    for _ in range(MAX_TRIES):  # prefer textured regions: a flat patch has nothing to match
+        side = math.exp(rng.uniform(math.log(40), math.log(min(ph, pw) * 0.6)))
+        aspect = math.exp(rng.uniform(-0.9, 0.9))
+        w = int(min(pw - 2, max(16, side * math.sqrt(aspect))))
+        h = int(min(ph - 2, max(16, side / math.sqrt(aspect))))
+        x, y = int(rng.integers(0, pw - w)), int(rng.integers(0, ph - h))
+        if float(photo[y : y + h, x : x + w].std()) >= MIN_PHOTO_CONTRAST:
+            break
+    mask = np.zeros((h, w), np.uint8)
+    kind = int(rng.integers(4))
+    if kind == 0:
+        cv2.ellipse(mask, (w // 2, h // 2), (w // 2 - 1, h // 2 - 1), 0, 0, 360, 255, -1)
+    elif kind == 1:
+        r = int(min(w, h) * rng.uniform(0.0, 0.35))
+        cv2.rectangle(mask, (r, 0), (w - 1 - r, h - 1), 255, -1)
+        cv2.rectangle(mask, (0, r), (w - 1, h - 1 - r), 255, -1)
+        for cx, cy in ((r, r), (w - 1 - r, r), (r, h - 1 - r), (w - 1 - r, h - 1 - r)):
+            cv2.circle(mask, (cx, cy), r, 255, -1)
+    elif kind == 2:
+        n = int(rng.integers(5, 12))
+        ang = np.sort(rng.uniform(0, 2 * math.pi, n))
+        rad = rng.uniform(0.55, 1.0, n)
+        pts = np.stack([(w - 1) / 2 * (1 + rad * np.cos(ang)), (h - 1) / 2 * (1 + rad * np.sin(ang))], 1)
+        cv2.fillPoly(mask, [pts.astype(np.int32)], 255)
+    else:
+        yy, xx = np.mgrid[0:h, 0:w]
+        falloff = 1 - ((xx - w / 2) / (w / 2)) ** 2 - ((yy - h / 2) / (h / 2)) ** 2
+        mask = ((_smooth_noise(rng, h, w, 3) * 0.6 + falloff) > 0.55).astype(np.uint8) * 255
+    feather = rng.uniform(0, 0.06) * min(w, h)
+    if feather >= 0.5:
+        mask = cv2.GaussianBlur(mask, (0, 0), feather)
+    return np.dstack([photo[y : y + h, x : x + w], mask])
 
 
 def _fold(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -580,10 +653,18 @@ class SyntheticSource:
     is_video = True
 
     def __init__(
-        self, assets: str | Path | None = None, procedural: bool | None = None, max_objects: int | None = None
+        self,
+        assets: str | Path | None = None,
+        procedural: bool | None = None,
+        max_objects: int | None = None,
+        photo_objects: int = 0,
+        photo_fraction: float = 0.5,
+        seed: int = 0,
     ):
         """``assets``: the fetched cache (default: the standard cache location). Without it,
         procedural assets are used, unless ``procedural`` is False (then it is an error).
+        ``photo_objects`` targets are cut from the backgrounds (seeded by ``seed``) and make
+        up ``photo_fraction`` of the objects drawn.
         """
         from .assets import default_cache
 
@@ -596,6 +677,8 @@ class SyntheticSource:
             self.bank = AssetBank.procedural()
         else:
             self.bank = AssetBank.load(directory, max_objects)
+        if photo_objects:
+            self.bank.add_photo_objects(np.random.default_rng(seed), photo_objects, photo_fraction)
 
     def sample_pair(self, rng: np.random.Generator, max_gap: int) -> tuple | None:
         scene = SyntheticScene(self.bank, rng)
