@@ -300,6 +300,30 @@ def test_tracker_idle_is_idle() -> None:
     assert cmd.is_zero() and st.state == FollowState.IDLE
 
 
+def test_size_jump_is_not_acted_on_until_it_persists() -> None:
+    ctrl = controller()
+    ctrl.engage(True, 10.0)
+    for t in np.arange(10.0, 11.0, 0.05):
+        cmd, st = run(ctrl, t, obs(t, box_at(400, 240, h=32.0)))
+    assert st.state == FollowState.FOLLOWING and not cmd.is_zero()
+    # The box suddenly grows 2.5x (a drift onto the background): hold still.
+    verdicts = []
+    for t in np.arange(11.0, 13.0, 0.05):
+        cmd, st = run(ctrl, t, obs(t, box_at(400, 240, h=80.0)))
+        verdicts.append((t, cmd.is_zero(), st.message))
+    held = [t for t, zero, msg in verdicts if zero and "jumped" in msg]
+    assert held and held[0] == pytest.approx(11.0) and held[-1] < 11.9
+    assert not verdicts[-1][1]  # the new size persisted: followed again (the target came closer)
+
+
+def test_size_gate_off() -> None:
+    ctrl = controller(**{"gate.max_size_jump": 0.0})
+    ctrl.engage(True, 10.0)
+    run(ctrl, 10.0, obs(10.0, box_at(400, 240, h=32.0)))
+    cmd, st = run(ctrl, 10.05, obs(10.05, box_at(400, 240, h=200.0)))
+    assert st.state == FollowState.FOLLOWING and not cmd.is_zero()
+
+
 # -- parameters --------------------------------------------------------------------------
 def test_defaults_are_valid_and_shipped_yaml_matches() -> None:
     load_params(defaults())
@@ -323,6 +347,7 @@ def test_defaults_are_valid_and_shipped_yaml_matches() -> None:
         ({"input_timeout_s": 0.01}, "input_timeout_s"),
         ({"gimbal.enabled": False}, "gimbal.enabled"),
         ({"pid.yaw.kpp": 1.0}, "pid.yaw.kpp"),
+        ({"gate.max_size_jump": 0.5}, "gate.max_size_jump"),
     ],
 )
 def test_bad_parameters_name_themselves(values: dict, name: str) -> None:

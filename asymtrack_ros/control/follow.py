@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from .camera import CameraModel, ray_angles, subtended_range
+from .gate import SizeGate
 from .params import FollowParams
 from .pid import Pid, clamp
 
@@ -87,6 +88,7 @@ class FollowController:
             "forward": Pid(g["forward"], -lim.max_backward_speed, lim.max_forward_speed, lim.max_accel),
             "vertical": Pid(g["vertical"], -lim.max_down_speed, lim.max_up_speed, lim.max_vertical_accel),
         }
+        self.size_gate = SizeGate(params.max_size_jump, params.size_tau_s)
         self.camera: CameraModel | None = None
         self.engaged = False
         self._gimbal: tuple[float, float, float] | None = None  # pitch, yaw, time
@@ -114,6 +116,7 @@ class FollowController:
         if obs.target_id != self._target_id:  # a new selection: start its loops afresh
             for pid in self.pid.values():
                 pid.reset()
+            self.size_gate.reset()
             self._last_stamp = None
         self._target_id = obs.target_id
         reason = self._reject_reason(obs, now)
@@ -122,6 +125,10 @@ class FollowController:
             self._valid = None
             return "no target selected"
         self._tracker_idle = False
+        if not reason:
+            jump = self.size_gate.check(obs.box[3] / obs.image_height, obs.stamp)
+            if self.size_gate.rejects(jump):
+                reason = f"box height jumped x{jump:.1f} against its recent average (tracker drift?)"
         if reason:
             self._valid, self._reject = None, reason
             return reason
@@ -217,6 +224,7 @@ class FollowController:
     def _reset_target(self) -> None:
         for pid in getattr(self, "pid", {}).values():
             pid.reset()
+        self.size_gate.reset()
         self._valid: Observation | None = None
         self._pending: Observation | None = None
         self._last_arrival: float | None = None

@@ -91,6 +91,10 @@ SCHEMA: dict[str, Spec] = {
     "standoff.target_height_m": Spec(1.7, "assumed height of the target (its box height) [m]", 0.0, 100.0),
     "standoff.box_height": Spec(0.0, "desired box height as a fraction of the image height; > 0 replaces "
                                 "target_height_m (the target's size is then unknown)", 0.0, 1.0),
+    "gate.max_size_jump": Spec(1.6, "a box height this many times above or below its recent average is not acted "
+                               "on (a drifting tracker's jump); 0: off", 0.0, 100.0),
+    "gate.size_tau_s": Spec(1.0, "time constant of that average [s]: a size that persists is accepted after "
+                            "about this long", 0.0, 60.0),
     "lost.search_after_s": Spec(0.0, "after this long LOST, yaw towards where the target was last seen [s]; "
                                 "0: hold still", 0.0),
     "lost.search_rate_deg_s": Spec(15.0, "search yaw rate [deg/s]", 0.0, 360.0, True),
@@ -137,6 +141,8 @@ class FollowParams:
     search_after_s: float
     search_rate: float
     idle_after_s: float
+    max_size_jump: float
+    size_tau_s: float
     pids: dict[str, PidGains]
 
 
@@ -226,6 +232,8 @@ def load_params(values: Mapping[str, Any]) -> FollowParams:
         search_after_s=v["lost.search_after_s"],
         search_rate=rad(v["lost.search_rate_deg_s"]),
         idle_after_s=v["lost.idle_after_s"],
+        max_size_jump=v["gate.max_size_jump"],
+        size_tau_s=v["gate.size_tau_s"],
         pids=pids,
     )
     _cross_check(p)
@@ -233,6 +241,8 @@ def load_params(values: Mapping[str, Any]) -> FollowParams:
 
 
 def _cross_check(p: FollowParams) -> None:
+    if 0.0 < p.max_size_jump <= 1.0:
+        raise ParamError("parameter 'gate.max_size_jump' must be > 1 (or 0 to turn the gate off)")
     if p.mode == "gimbal" and not p.gimbal_enabled:
         raise ParamError("parameter 'mode' is gimbal but 'gimbal.enabled' is false: nothing to command")
     if p.input_timeout_s < 1.0 / p.rate_hz:

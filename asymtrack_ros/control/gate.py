@@ -1,0 +1,45 @@
+"""Plausibility gate on the tracked box's size.
+
+A tracker that drifts onto the background or a distractor often keeps reporting TRACKING
+with a good score, but its box changes size abruptly. The follower turns box height into
+distance, so such a jump becomes a dash towards or away from nothing. The gate compares each
+box height with a slow average of the recent ones and refuses sudden jumps; a size that
+persists is accepted once the average has caught up (the target really came closer).
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class SizeGate:
+    def __init__(self, max_jump: float, tau_s: float) -> None:
+        """``max_jump``: largest accepted ratio between a box height and the average
+        (0 disables the gate); ``tau_s``: time constant of the average.
+        """
+        if max_jump != 0.0 and max_jump <= 1.0:
+            raise ValueError("max_jump must be > 1 (or 0 to disable)")
+        self.log_limit = math.log(max_jump) if max_jump else math.inf
+        self.tau_s = tau_s
+        self.reset()
+
+    def reset(self) -> None:
+        self._mean: float | None = None  # log of the average box height
+        self._time: float | None = None
+
+    def check(self, height: float, now: float) -> float:
+        """Ratio of ``height`` to the average (>= 1, either direction), then fold it into
+        the average. A ratio above ``max_jump`` means: do not act on this box.
+        """
+        value = math.log(height)
+        if self._mean is None or self._time is None or now < self._time:
+            self._mean, self._time = value, now
+            return 1.0
+        jump = abs(value - self._mean)
+        alpha = 1.0 - math.exp(-(now - self._time) / self.tau_s) if self.tau_s > 0 else 1.0
+        self._mean += alpha * (value - self._mean)
+        self._time = now
+        return math.exp(jump)
+
+    def rejects(self, ratio: float) -> bool:
+        return math.log(ratio) > self.log_limit
