@@ -1,6 +1,7 @@
 """``asymtrack bench``: search-step latency on this machine, cached template vs the
 template recomputed every frame (the one-stream cost AsymTrack avoids), for torch eager
-and onnxruntime CPU, beside the machine's sgemm throughput and the tracker's RSS.
+and onnxruntime CPU (fp32, and int8 weights in the search graph's matrix products), beside
+the machine's sgemm throughput and the tracker's RSS.
 
 Cached and recomputed steps alternate inside one loop so that both see the same
 machine state; figures are medians over ``frames`` iterations.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +28,7 @@ from .engines.torch_engine import TorchEngine
 from .export import export_onnx
 from .models.asymtrack import AsymTrack, model_spec
 from .models.checkpoint import load_checkpoint
+from .quantize import quantize_int8
 
 
 def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -98,9 +101,12 @@ def run_bench(variant: str = "tiny", frames: int = 300, checkpoint: str | None =
         "engines": {},
     }
     engines = {"torch eager": TorchEngine(net, spec)}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as tmp8:
         export_onnx(net, spec, tmp, {"template": torch.from_numpy(template), "search": torch.from_numpy(search)})
         engines["onnxruntime cpu"] = OnnxEngine(tmp, providers=["cpu"])
+        shutil.copytree(tmp, tmp8, dirs_exist_ok=True)
+        quantize_int8(tmp8)
+        engines["onnxruntime cpu int8"] = OnnxEngine(tmp8, providers=["cpu"])
         for name, eng in engines.items():
             c = eng.encode_template(t_in)
             cached_ms, recompute_ms = _alternate(

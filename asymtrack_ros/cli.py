@@ -46,10 +46,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     if is_seat_file(args.checkpoint):
         from .models.seat.deploy import export_checked
 
+        if args.int8:
+            raise ValueError("--int8 applies to AsymTrack checkpoints")
         print(export_checked(args.checkpoint, args.out, args.variant, args.npu_friendly, args.fp16))
         return 0
     if args.npu_friendly:
         raise ValueError("--npu-friendly applies to SEAT checkpoints")
+    if args.int8 and args.fp16:
+        raise ValueError("--int8 and --fp16 exclude each other")
     net = load_checkpoint(args.checkpoint, args.variant)
     spec = model_spec(net.variant)
     gen = torch.Generator().manual_seed(0)
@@ -58,6 +62,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         "search": torch.randn(1, 3, spec.search_size, spec.search_size, generator=gen),
     }
     out = export_onnx(net, spec, args.out, example, fp16=args.fp16)
+    if args.int8:
+        from .quantize import quantize_int8
+
+        quantize_int8(out)
     from .engines.onnx_engine import OnnxEngine
 
     engine = OnnxEngine(out, providers=["cpu"])
@@ -172,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", choices=ALL_VARIANTS)
     p.add_argument("--out", required=True)
     p.add_argument("--fp16", action="store_true", help="fp16 weights and maths inside, fp32 inputs/outputs")
+    p.add_argument(
+        "--int8", action="store_true", help="int8 weights for the search graph's matrix products (onnxruntime CPU)"
+    )
     p.add_argument(
         "--npu-friendly", action="store_true", help="SEAT: fixed sizes, no RoiAlign/MatMul/GroupNorm/Softmax nodes"
     )

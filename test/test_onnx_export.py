@@ -16,6 +16,8 @@ from asymtrack_ros.engines.onnx_engine import OnnxEngine, resolve_providers
 from asymtrack_ros.engines.torch_engine import TorchEngine
 from asymtrack_ros.models.asymtrack import CACHE_NAMES, model_spec
 from asymtrack_ros.models.checkpoint import load_checkpoint
+from asymtrack_ros.quantize import quantize_int8
+from asymtrack_ros.resources import default_model_path
 
 
 def test_graph_names_and_model_json(tiny_onnx: Path) -> None:
@@ -103,3 +105,22 @@ def test_fp16_export_stays_finite_and_close(tmp_path: Path, tiny_checkpoint: Pat
     got = engine.track({"search": io["search"][:1]}, engine.encode_template({"template": io["template"][:1]}))
     assert got["boxes"].dtype == np.float32 and np.isfinite(got["boxes"]).all()
     np.testing.assert_allclose(got["boxes"][0], io["boxes_deploy"][0, 0], atol=1e-2)
+
+
+def test_int8_export_is_quantized_and_close(tmp_path: Path) -> None:
+    """Shipped (trained) weights: int8 boxes stay within a few pixels of fp32."""
+    io = asym_io("tiny")
+    fp32, int8 = tmp_path / "fp32", tmp_path / "int8"
+    for out, flags in ((fp32, []), (int8, ["--int8"])):
+        assert main(["export", str(default_model_path()), "--out", str(out), *flags]) == 0
+    assert json.loads((int8 / "model.json").read_text())["precision"] == "int8"
+    ops = {n.op_type for n in onnx.load(str(int8 / "search.onnx")).graph.node}
+    assert {"MatMulInteger", "DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear"} <= ops
+    engines = [OnnxEngine(d, providers=["cpu"]) for d in (fp32, int8)]
+    for i in range(2):
+        t, s = {"template": io["template"][i : i + 1]}, {"search": io["search"][i : i + 1]}
+        ref, got = (e.track(s, e.encode_template(t)) for e in engines)
+        np.testing.assert_allclose(got["boxes"], ref["boxes"], atol=1e-2)  # 2.5 px on the 256 px crop
+        np.testing.assert_allclose(got["score"], ref["score"], atol=0.05)
+    with pytest.raises(ValueError, match="starts from an fp32 export"):
+        quantize_int8(int8)

@@ -1,0 +1,114 @@
+"""Int8 search graph for onnxruntime on CPUs (``asymtrack export --int8``).
+
+Two kinds of int8, each where it pays on a CPU with VNNI / AMX:
+- the matrix products with constant weights get int8 weights, their activations quantised
+  per frame (dynamic: nothing to calibrate); products of two activations (attention,
+  ETM's token sums) stay fp32;
+- the corner head's convolutions, the largest share of the frame's multiply-adds, get
+  int8 weights per channel and int8 activations with ranges calibrated on realistic
+  crops (procedural synthetic pairs through the tracker's crop geometry).
+The backbone's convolutions stay fp32: quantising them measured no faster.
+The template graph runs once per target and stays fp32.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from .engines.spec import ModelSpec
+
+HEAD_PREFIX = "/box_head/"
+
+
+@contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """onnxruntime.quantization logs pre-processing advice on the root logger."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def calibration_feeds(model_dir: Path, spec: ModelSpec, pairs: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    """Search-graph inputs for ``pairs`` procedural synthetic pairs: search crop plus the
+    template graph's outputs for its template.
+    """
+    from .models.asymtrack import get_variant
+    from .training.pairs import Augment, PairDataset, to_input
+    from .training.synthetic import SyntheticSource
+
+    data = PairDataset(
+        [SyntheticSource(procedural=True)], [1.0], get_variant(spec.variant), Augment(), seed=seed, length=pairs
+    )
+    template = ort.InferenceSession(str(model_dir / "template.onnx"), providers=["CPUExecutionProvider"])
+    names = [o.name for o in template.get_outputs()]
+    feeds = []
+    for i in range(pairs):
+        item = data[i]
+        crops = {k: to_input(torch.from_numpy(item[k][None])).numpy() for k in ("template", "search")}
+        cache = dict(zip(names, template.run(None, {spec.template_inputs[0]: crops["template"]})))
+        feeds.append({spec.search_inputs[0]: crops["search"], **cache})
+    return feeds
+
+
+class _Feeds:
+    """onnxruntime's CalibrationDataReader protocol over a list of feeds."""
+
+    def __init__(self, feeds: list[dict[str, np.ndarray]]) -> None:
+        self._it = iter(feeds)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._it, None)
+
+
+def quantize_int8(model_dir: str | Path, calibration_pairs: int = 16) -> None:
+    """Rewrite ``model_dir/search.onnx`` in int8 (see the module doc); model.json's
+    precision becomes ``int8``.
+    """
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    model_dir = Path(model_dir)
+    spec = ModelSpec.from_json(model_dir / "model.json")
+    if spec.precision != "fp32":
+        raise ValueError(f"{model_dir}: int8 starts from an fp32 export, this one is {spec.precision}")
+    path, dynamic, static = (model_dir / n for n in ("search.onnx", "search.dyn.onnx", "search.int8.onnx"))
+    graph = onnx.load(str(path)).graph
+    constants = {t.name for t in graph.initializer}
+    two_activations = [
+        n.name for n in graph.node if n.op_type in ("MatMul", "Gemm") and not constants & set(n.input[:2])
+    ]
+    head_convs = [n.name for n in graph.node if n.op_type == "Conv" and n.name.startswith(HEAD_PREFIX)]
+    feeds = calibration_feeds(model_dir, spec, calibration_pairs)
+    with _quiet_root_logger():
+        quantize_dynamic(
+            path,
+            dynamic,
+            op_types_to_quantize=["MatMul", "Gemm"],
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=two_activations,
+        )
+        quantize_static(
+            dynamic,
+            static,
+            _Feeds(feeds),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=["Conv"],
+            nodes_to_quantize=head_convs,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+        )
+    dynamic.unlink()
+    static.replace(path)
+    ModelSpec(**{**spec.__dict__, "precision": "int8"}).to_json(model_dir / "model.json")
