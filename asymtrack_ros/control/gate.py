@@ -3,8 +3,10 @@
 A tracker that drifts onto the background or a distractor often keeps reporting TRACKING
 with a good score, but its box changes size abruptly. The follower turns box height into
 distance, so such a jump becomes a dash towards or away from nothing. The gate compares each
-box height with a slow average of the recent ones and refuses sudden jumps; a size that
-persists is accepted once the average has caught up (the target really came closer).
+box height with a slow average of the accepted ones and refuses sudden jumps. Refused boxes
+do not move the average: a wrong box that persists stays refused (the follower holds, then
+gives up) until the box returns to the target's size or the operator selects again. A real
+approach changes the size smoothly and the average follows it.
 """
 
 from __future__ import annotations
@@ -28,17 +30,18 @@ class SizeGate:
         self._time: float | None = None
 
     def check(self, height: float, now: float) -> float:
-        """Ratio of ``height`` to the average (>= 1, either direction), then fold it into
-        the average. A ratio above ``max_jump`` means: do not act on this box.
+        """Ratio of ``height`` to the average (>= 1, either direction); an accepted height
+        (ratio within ``max_jump``) is folded into the average.
         """
         value = math.log(height)
         if self._mean is None or self._time is None or now < self._time:
             self._mean, self._time = value, now
             return 1.0
         jump = abs(value - self._mean)
-        alpha = 1.0 - math.exp(-(now - self._time) / self.tau_s) if self.tau_s > 0 else 1.0
-        self._mean += alpha * (value - self._mean)
-        self._time = now
+        if jump <= self.log_limit:
+            alpha = 1.0 - math.exp(-(now - self._time) / self.tau_s) if self.tau_s > 0 else 1.0
+            self._mean += alpha * (value - self._mean)
+            self._time = now
         return math.exp(jump)
 
     def rejects(self, ratio: float) -> bool:

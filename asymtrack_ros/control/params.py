@@ -91,10 +91,11 @@ SCHEMA: dict[str, Spec] = {
     "standoff.target_height_m": Spec(1.7, "assumed height of the target (its box height) [m]", 0.0, 100.0),
     "standoff.box_height": Spec(0.0, "desired box height as a fraction of the image height; > 0 replaces "
                                 "target_height_m (the target's size is then unknown)", 0.0, 1.0),
-    "gate.max_size_jump": Spec(1.6, "a box height this many times above or below its recent average is not acted "
-                               "on (a drifting tracker's jump); 0: off", 0.0, 100.0),
-    "gate.size_tau_s": Spec(1.0, "time constant of that average [s]: a size that persists is accepted after "
-                            "about this long", 0.0, 60.0),
+    "gate.max_size_jump": Spec(1.6, "a box height this many times above or below the average of the accepted "
+                               "ones is not acted on (a drifting tracker's jump) until it returns; 0: off",
+                               0.0, 100.0),
+    "gate.size_tau_s": Spec(1.0, "time constant of that average [s]: how fast it follows a real approach",
+                            0.0, 60.0),
     "lost.search_after_s": Spec(0.0, "after this long LOST, yaw towards where the target was last seen [s]; "
                                 "0: hold still", 0.0),
     "lost.search_rate_deg_s": Spec(15.0, "search yaw rate [deg/s]", 0.0, 360.0, True),
