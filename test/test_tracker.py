@@ -196,3 +196,13 @@ def test_scale_change_is_bounded_per_frame() -> None:
     assert limit_scale_change((1, 2, 90, 110), (0, 0, 100, 100), 1.5) == (1, 2, 90, 110)
     with pytest.raises(ValueError):
         TrackerParams(max_scale_change=1.0)
+
+
+def test_size_is_damped_about_the_new_centre() -> None:
+    from asymtrack_ros.tracking.tracker import smooth_size
+
+    assert smooth_size((50, 50, 200, 100), (0, 0, 100, 100), 0.5) == (75.0, 50.0, 150.0, 100.0)
+    assert smooth_size((7, 8, 30, 40), (0, 0, 100, 100), 1.0) == (7, 8, 30, 40)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="size_update_rate"):
+            TrackerParams(size_update_rate=bad)

@@ -40,6 +40,7 @@ class TrackerNodeConfig:
     max_search_factor: float = 8.0
     min_box_size: float = 10.0
     max_scale_change: float = 1.5
+    size_update_rate: float = 0.3
     buffer_length: int = 30
     stamp_tolerance_ms: float = 20.0
     default_box_size: float = 64.0
@@ -69,6 +70,7 @@ DESCRIPTIONS = {
     "max_search_factor": "largest search region as a multiple of the target size",
     "min_box_size": "smallest tracked box side [px]",
     "max_scale_change": "largest per-frame growth or shrink of the box sides (ratio > 1)",
+    "size_update_rate": "share of the predicted size change taken per frame, (0, 1]; 1: no damping",
     "buffer_length": "frames kept with their stamps for stamp-matched initialisation (~1 s of video)",
     "stamp_tolerance_ms": "a selection stamp matches the nearest buffered frame within this [ms]",
     "default_box_size": "box side [px] for a point selection when the image gives no usable region",
@@ -165,6 +167,7 @@ def from_params(values: Mapping[str, Any], families: Sequence[str] | None = ("as
         max_search_factor=_float("max_search_factor", d["max_search_factor"], 1.0),
         min_box_size=_float("min_box_size", d["min_box_size"], 1.0),
         max_scale_change=_float("max_scale_change", d["max_scale_change"], 1.0, lo_open=True),
+        size_update_rate=_float("size_update_rate", d["size_update_rate"], 0.0, 1.0, lo_open=True),
         buffer_length=_int("buffer_length", d["buffer_length"], 1),
         stamp_tolerance_ms=_float("stamp_tolerance_ms", d["stamp_tolerance_ms"], 0.0),
         default_box_size=_float("default_box_size", d["default_box_size"], 1.0),

@@ -92,6 +92,7 @@ class TrackerNode(Node):
                 max_search_factor=cfg.max_search_factor,
                 min_box_size=cfg.min_box_size,
                 max_scale_change=cfg.max_scale_change,
+                size_update_rate=cfg.size_update_rate,
                 bgr_input=True,  # frames are kept in BGR order (bgr8 stays zero-copy)
             )
             point_box = PointBoxParams(cfg.default_box_size, cfg.point_box_min_size, cfg.point_box_max_size)

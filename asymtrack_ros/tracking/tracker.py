@@ -31,6 +31,7 @@ class TrackerParams:
     max_search_factor: float = 8.0  # ...up to this multiple of the target size
     min_box_size: float = 10.0  # boxes are clipped to the image keeping at least this
     max_scale_change: float = 1.5  # per-frame limit on width/height growth or shrink (ratio)
+    size_update_rate: float = 0.3  # share of the predicted size change taken per frame (1: all)
     bgr_input: bool = False  # images are RGB unless this is set (OpenCV frames are BGR)
 
     def __post_init__(self) -> None:
@@ -40,6 +41,8 @@ class TrackerParams:
             raise ValueError("lost_patience >= 1, lost_search_growth >= 1, min_box_size >= 1 required")
         if not self.max_scale_change > 1.0:
             raise ValueError("max_scale_change must be > 1")
+        if not 0.0 < self.size_update_rate <= 1.0:
+            raise ValueError("size_update_rate must be in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,15 @@ def limit_scale_change(box: tuple[float, ...], previous: tuple[float, ...], rati
     return x + (w - nw) / 2, y + (h - nh) / 2, nw, nh
 
 
+def smooth_size(box: tuple[float, ...], previous: tuple[float, ...], rate: float) -> tuple[float, ...]:
+    """Take ``rate`` of the size change about the new centre, as Siamese trackers damp
+    their scale: a single frame's size error then cannot compound through the next crop.
+    """
+    x, y, w, h = box
+    nw, nh = previous[2] + rate * (w - previous[2]), previous[3] + rate * (h - previous[3])
+    return x + (w - nw) / 2, y + (h - nh) / 2, nw, nh
+
+
 class Tracker(ABC):
     def __init__(self, engine: Engine, params: TrackerParams | None = None) -> None:
         self.engine = engine
@@ -123,10 +135,11 @@ class Tracker(ABC):
         if self.state == TrackState.LOST:
             factor = min(self.params.max_search_factor, factor * self.params.lost_search_growth**self._lost_frames)
         box, score = self._predict(image, self.box, factor)
-        box = clip_box(limit_scale_change(box, self.box, self.params.max_scale_change), h, w, self.params.min_box_size)
+        p = self.params
+        box = limit_scale_change(smooth_size(box, self.box, p.size_update_rate), self.box, p.max_scale_change)
+        box = clip_box(box, h, w, p.min_box_size)
         if not all(math.isfinite(v) for v in box) or not math.isfinite(score):
             box, score = self.box, 0.0
-        p = self.params
         if self.state == TrackState.TRACKING:
             self._low_frames = self._low_frames + 1 if score < p.lost_threshold else 0
             if self._low_frames >= p.lost_patience:
