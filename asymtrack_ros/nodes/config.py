@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping, Sequence
 
+from ..tracking.tracker import TrackerParams
+
 ENGINES = ("auto", "torch", "onnxruntime")
 PROVIDERS = ("tensorrt", "cuda", "cpu")
 TRANSPORTS = ("raw", "compressed")
@@ -33,14 +35,15 @@ class TrackerNodeConfig:
     fp16: bool = False
     threads: int = 0
     trt_cache_dir: str = ""
-    lost_threshold: float = 0.3
-    found_threshold: float = 0.45
-    lost_patience: int = 3
-    lost_search_growth: float = 1.25
-    max_search_factor: float = 8.0
-    min_box_size: float = 10.0
-    max_scale_change: float = 1.5
-    size_update_rate: float = 0.3
+    # The tracker's own parameters, under their TrackerParams names and defaults.
+    lost_threshold: float = TrackerParams.lost_threshold
+    found_threshold: float = TrackerParams.found_threshold
+    lost_patience: int = TrackerParams.lost_patience
+    lost_search_growth: float = TrackerParams.lost_search_growth
+    max_search_factor: float = TrackerParams.max_search_factor
+    min_box_size: float = TrackerParams.min_box_size
+    max_scale_change: float = TrackerParams.max_scale_change
+    size_update_rate: float = TrackerParams.size_update_rate
     buffer_length: int = 30
     stamp_tolerance_ms: float = 20.0
     default_box_size: float = 64.0
@@ -50,6 +53,11 @@ class TrackerNodeConfig:
     image_qos_reliability: str = "best_effort"
     image_qos_depth: int = 1
     diagnostics_period_s: float = 1.0
+
+    def tracker_params(self) -> TrackerParams:
+        """The tracker's parameters; frames are kept in BGR order (bgr8 stays zero-copy)."""
+        names = [f.name for f in fields(TrackerParams) if f.name != "bgr_input"]
+        return TrackerParams(**{n: getattr(self, n) for n in names}, bgr_input=True)
 
 
 DESCRIPTIONS = {

@@ -1,13 +1,21 @@
-"""Running a node as an executable: one shape for start-up errors and shutdown."""
+"""Running a node as an executable: one shape for parameters, start-up errors and shutdown."""
 
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+
+
+def declare_parameters(node: Node, spec: Mapping[str, tuple[Any, str]]) -> dict[str, Any]:
+    """Declare ``{name: (default, description)}`` on ``node``; returns the values in effect."""
+    for name, (default, desc) in spec.items():
+        node.declare_parameter(name, default, ParameterDescriptor(description=desc))
+    return {name: node.get_parameter(name).value for name in spec}
 
 
 def spin_node(

@@ -16,7 +16,6 @@ from typing import Any
 import cv2
 import numpy as np
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -28,6 +27,7 @@ from asymtrack_ros.msg import FollowStatus, TargetSelection
 
 from ..ui.selector_logic import Follow, Quit, Select, SelectorLogic, View, draw_overlay
 from .image_codec import decode_compressed, image_loader
+from .run import declare_parameters
 
 NO_GUI = (
     "selector_node: cannot open a window ({err}). It needs a display and OpenCV with GUI support; "
@@ -60,9 +60,7 @@ def check_gui(window: str) -> str | None:
 class SelectorNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("selector_node", **kwargs)
-        for name, (default, desc) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=desc))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = declare_parameters(self, PARAMETERS)
         self.window, self.max_w, self.max_h = str(p["window_name"]), int(p["max_width"]), int(p["max_height"])
         self._lock = threading.Lock()
         self._latest: tuple[Header, Any] | None = None  # header, loader of the newest frame

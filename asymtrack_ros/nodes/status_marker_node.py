@@ -10,12 +10,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from visualization_msgs.msg import Marker
 
 from ..ui.status import StatusBoard, status_lines
-from .run import spin_node
+from .run import declare_parameters, spin_node
 from .status_feed import feed_status_board
 
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -30,9 +29,7 @@ COLORS = {"TRACKING": (0.2, 0.9, 0.3), "LOST": (1.0, 0.3, 0.3)}
 class StatusMarkerNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("status_marker_node", **kwargs)
-        for name, (default, desc) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=desc))
-        self.p = p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self.p = p = declare_parameters(self, PARAMETERS)
         if not float(p["rate_hz"]) > 0:
             raise ValueError(f"parameter 'rate_hz' must be > 0, got {p['rate_hz']}")
         self.board = StatusBoard()

@@ -71,7 +71,6 @@ class TrackerNode(Node):
         Raises ConfigError for bad parameters and the loader's errors for a bad model.
         """
         from ..tracking.selection import PointBoxParams
-        from ..tracking.tracker import TrackerParams
 
         defaults = parameter_defaults()
         overrides = getattr(self, "_parameter_overrides", {})
@@ -84,17 +83,7 @@ class TrackerNode(Node):
 
         cfg = from_params(values, families=tuple(TRACKERS))
         try:
-            params = TrackerParams(
-                lost_threshold=cfg.lost_threshold,
-                found_threshold=cfg.found_threshold,
-                lost_patience=cfg.lost_patience,
-                lost_search_growth=cfg.lost_search_growth,
-                max_search_factor=cfg.max_search_factor,
-                min_box_size=cfg.min_box_size,
-                max_scale_change=cfg.max_scale_change,
-                size_update_rate=cfg.size_update_rate,
-                bgr_input=True,  # frames are kept in BGR order (bgr8 stays zero-copy)
-            )
+            params = cfg.tracker_params()
             point_box = PointBoxParams(cfg.default_box_size, cfg.point_box_min_size, cfg.point_box_max_size)
         except ValueError as err:
             raise ConfigError(str(err)) from None

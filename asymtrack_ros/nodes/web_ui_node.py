@@ -16,7 +16,6 @@ import time
 from typing import Any
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -30,6 +29,7 @@ from ..ui.status import StatusBoard
 from ..ui.web_api import StreamOptions
 from ..ui.web_server import FrameStore, OperatorServer
 from .image_codec import compressed_loader, image_loader
+from .run import declare_parameters
 from .status_feed import feed_status_board, stamp_ns
 
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -52,9 +52,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
 class WebUiNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("web_ui_node", **kwargs)
-        for name, (default, desc) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=desc))
-        self.p = p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self.p = p = declare_parameters(self, PARAMETERS)
         if p["image_transport"] not in ("raw", "compressed"):
             raise ValueError(f"parameter 'image_transport' must be raw or compressed, got {p['image_transport']!r}")
         self.defaults = StreamOptions(float(p["stream_fps"]), int(p["jpeg_quality"]), int(p["max_width"]))
