@@ -1,7 +1,7 @@
 """``asymtrack bench``: search-step latency on this machine, cached template vs the
 template recomputed every frame (the one-stream cost AsymTrack avoids), for torch eager
-and onnxruntime CPU (fp32, and int8 weights in the search graph's matrix products), beside
-the machine's sgemm throughput and the tracker's RSS.
+and onnxruntime CPU (fp32, and the int8 graph of ``export --int8``), beside the machine's
+sgemm throughput and the tracker's RSS.
 
 Cached and recomputed steps alternate inside one loop so that both see the same
 machine state; figures are medians over ``frames`` iterations.

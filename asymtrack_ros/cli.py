@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--fp16", action="store_true", help="fp16 weights and maths inside, fp32 inputs/outputs")
     p.add_argument(
-        "--int8", action="store_true", help="int8 weights for the search graph's matrix products (onnxruntime CPU)"
+        "--int8", action="store_true", help="int8 search graph for onnxruntime on CPUs (weight products, corner head)"
     )
     p.add_argument(
         "--npu-friendly", action="store_true", help="SEAT: fixed sizes, no RoiAlign/MatMul/GroupNorm/Softmax nodes"

@@ -110,11 +110,14 @@ class AssetBank:
 
     def sample_object(self, rng: np.random.Generator) -> int:
         photo = self.photo_group
-        if photo is not None and (rng.random() < self.photo_fraction or len(self.groups) == 1):
-            group = self.groups[photo]
-        else:
-            others = [i for i in range(len(self.groups)) if i != photo]
-            group = self.groups[others[int(rng.integers(len(others)))]]
+        if photo is None:
+            index = int(rng.integers(len(self.groups)))
+        elif rng.random() < self.photo_fraction or len(self.groups) == 1:
+            index = photo
+        else:  # any other group: draw among len - 1 and step over the photo group
+            index = int(rng.integers(len(self.groups) - 1))
+            index += index >= photo
+        group = self.groups[index]
         return group[int(rng.integers(len(group)))]
 
     def add_photo_objects(self, rng: np.random.Generator, count: int, fraction: float) -> None:
