@@ -131,8 +131,10 @@ def test_lost_after_patience_then_reacquired(tiny_onnx: Path) -> None:
     tracker = AsymTrackTracker(engine, params)
     img = _scene()
     tracker.init(img, (300, 180, 60, 90))
-    states = [tracker.update(img).state for _ in range(5)]
-    assert states == [TrackState.TRACKING] * 2 + [TrackState.LOST] * 3
+    results = [tracker.update(img) for _ in range(5)]
+    assert [r.state for r in results] == [TrackState.TRACKING] * 2 + [TrackState.LOST] * 3
+    # Low-score frames before LOST do not move the box either.
+    assert all(r.box == (300, 180, 60, 90) for r in results[:2])
     held = tracker.box
     assert tracker.update(img).box == held  # LOST holds the last box
     params.found_threshold = 0.0  # any score now re-acquires
@@ -196,6 +198,27 @@ def test_scale_change_is_bounded_per_frame() -> None:
     assert limit_scale_change((1, 2, 90, 110), (0, 0, 100, 100), 1.5) == (1, 2, 90, 110)
     with pytest.raises(ValueError):
         TrackerParams(max_scale_change=1.0)
+
+
+def test_plausibility_penalises_jumps_and_size_changes() -> None:
+    from asymtrack_ros.tracking.tracker import plausibility
+
+    prev = (100.0, 100.0, 40.0, 20.0)  # centre (120, 110); search crop side 160
+    assert plausibility(prev, prev, 160, 0.46, 0.15) == pytest.approx(1.0)
+    at_edge = (180.0, 100.0, 40.0, 20.0)  # centre moved by half the crop side
+    assert plausibility(at_edge, prev, 160, 0.46, 0.0) == pytest.approx(0.54)
+    assert plausibility(at_edge, prev, 160, 0.0, 0.0) == 1.0
+    halfway = (140.0, 100.0, 40.0, 20.0)  # a quarter of the crop: cosine window 0.5
+    assert plausibility(halfway, prev, 160, 1.0, 0.0) == pytest.approx(0.5)
+    double = (80.0, 90.0, 80.0, 40.0)  # same centre, twice the size
+    assert plausibility(double, prev, 160, 0.46, 0.15) == pytest.approx(np.exp(-0.15))
+    squashed = (100.0, 105.0, 40.0, 10.0)  # aspect x2 and size / sqrt(2): penalty on both
+    assert plausibility(squashed, prev, 160, 0.0, 0.15) == pytest.approx(np.exp(-0.15 * (2 * np.sqrt(2) - 1)))
+    for bad in ((100.0, 100.0, -4.0, 20.0), (np.nan, 100.0, 40.0, 20.0)):
+        assert plausibility(bad, prev, 160, 0.46, 0.15) == 0.0
+    for kw in ({"window_influence": 1.5}, {"size_penalty_k": -0.1}):
+        with pytest.raises(ValueError, match="window_influence"):
+            TrackerParams(**kw)
 
 
 def test_size_is_damped_about_the_new_centre() -> None:

@@ -123,12 +123,33 @@ def test_init_from_official_checkpoint(tiny_checkpoint: Path, tmp_path: Path) ->
     init_from(net, tiny_checkpoint)
     official = read_checkpoint(tiny_checkpoint)["net"]
     torch.testing.assert_close(net.state_dict()["bottleneck.weight"], official["bottleneck.weight"].float())
-    deploy = tmp_path / "deploy.pth"
-    torch.save({"variant": "tiny", "net": AsymTrack("tiny").reparameterize().state_dict()}, deploy)
-    with pytest.raises(CheckpointError, match="deploy-form"):
-        init_from(AsymTrack("tiny"), deploy)
     with pytest.raises(CheckpointError, match="is AsymTrack-tiny, training AsymTrack-small"):
         init_from(AsymTrack("small"), tiny_checkpoint)
+
+
+def test_fine_tuning_starts_from_the_shipped_deploy_form(tmp_path: Path) -> None:
+    """The shipped file (deploy form, fp16) unfolds to a training-form net whose checkpoints
+    fold back to the same outputs, and whose head BatchNorms change nothing on the
+    first training batch.
+    """
+    shipped = Path(__file__).parents[1] / "asymtrack_ros" / "data" / "asymtrack_tiny.pth"
+    deploy = load_checkpoint(shipped)
+    trainer = Trainer(_config("model.score_head=true"), tmp_path, init=shipped)
+    net = trainer.net
+    assert any(k.endswith("rbr_conv.0.weight") for k in net.state_dict())  # training form
+    batch = collate([trainer.dataset[i] for i in range(2)])
+    template, search = to_input(batch["template"]), to_input(batch["search"])
+    with torch.no_grad():
+        want = deploy(template, search)
+        net.train()
+        got_train = net(template, search)
+        net.eval()
+        got_eval = net(template, search)
+    for got, tol in ((got_eval, 1e-4), (got_train, 1e-4)):
+        torch.testing.assert_close(got["boxes"], want["boxes"], atol=tol, rtol=0)
+    folded = load_checkpoint(trainer.save({}, epoch_end=False))  # the official layout, folded again
+    with torch.no_grad():
+        torch.testing.assert_close(folded(template, search)["boxes"], want["boxes"], atol=1e-4, rtol=0)
 
 
 def test_config_overrides_and_errors(tmp_path: Path) -> None:

@@ -44,6 +44,8 @@ class TrackerNodeConfig:
     min_box_size: float = TrackerParams.min_box_size
     max_scale_change: float = TrackerParams.max_scale_change
     size_update_rate: float = TrackerParams.size_update_rate
+    window_influence: float = TrackerParams.window_influence
+    size_penalty_k: float = TrackerParams.size_penalty_k
     buffer_length: int = 30
     stamp_tolerance_ms: float = 20.0
     default_box_size: float = 64.0
@@ -78,7 +80,9 @@ DESCRIPTIONS = {
     "max_search_factor": "largest search region as a multiple of the target size",
     "min_box_size": "smallest tracked box side [px]",
     "max_scale_change": "largest per-frame growth or shrink of the box sides (ratio > 1)",
-    "size_update_rate": "share of the predicted size change taken per frame, (0, 1]; 1: no damping",
+    "size_update_rate": "share of the predicted size change taken per frame at score 1, (0, 1]; 1: no damping",
+    "window_influence": "AsymTrack: weight of the cosine window on the score of a box far from the last, [0, 1]",
+    "size_penalty_k": "AsymTrack: score penalty on a re-detection's size and aspect change, >= 0; 0: none",
     "buffer_length": "frames kept with their stamps for stamp-matched initialisation (~1 s of video)",
     "stamp_tolerance_ms": "a selection stamp matches the nearest buffered frame within this [ms]",
     "default_box_size": "box side [px] for a point selection when the image gives no usable region",
@@ -176,6 +180,8 @@ def from_params(values: Mapping[str, Any], families: Sequence[str] | None = ("as
         min_box_size=_float("min_box_size", d["min_box_size"], 1.0),
         max_scale_change=_float("max_scale_change", d["max_scale_change"], 1.0, lo_open=True),
         size_update_rate=_float("size_update_rate", d["size_update_rate"], 0.0, 1.0, lo_open=True),
+        window_influence=_float("window_influence", d["window_influence"], 0.0, 1.0),
+        size_penalty_k=_float("size_penalty_k", d["size_penalty_k"], 0.0),
         buffer_length=_int("buffer_length", d["buffer_length"], 1),
         stamp_tolerance_ms=_float("stamp_tolerance_ms", d["stamp_tolerance_ms"], 0.0),
         default_box_size=_float("default_box_size", d["default_box_size"], 1.0),

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..engines.base import Engine
 from .crop import CropSampler, crop_box_to_image
-from .tracker import Tracker, TrackerParams
+from .tracker import Tracker, TrackerParams, TrackState, plausibility
 
 
 class AsymTrackTracker(Tracker):
@@ -33,4 +33,9 @@ class AsymTrackTracker(Tracker):
         side = CropSampler.side_for(w, h, factor)
         tensor, x0, y0 = self._search_crop(image, x + w / 2, y + h / 2, side)
         out = self.engine.track({self._search_name: tensor}, self._cache)
-        return crop_box_to_image(out["boxes"][0], x0, y0, side), float(out["score"][0])
+        pred = crop_box_to_image(out["boxes"][0], x0, y0, side)
+        p = self.params
+        # While tracking, size is already damped and bounded per frame; a re-detection after
+        # LOST is also judged by its size against the lost target's.
+        k = p.size_penalty_k if self.state == TrackState.LOST else 0.0
+        return pred, float(out["score"][0]) * plausibility(pred, box, side, p.window_influence, k)

@@ -31,7 +31,10 @@ class TrackerParams:
     max_search_factor: float = 8.0  # ...up to this multiple of the target size
     min_box_size: float = 10.0  # boxes are clipped to the image keeping at least this
     max_scale_change: float = 1.5  # per-frame limit on width/height growth or shrink (ratio)
-    size_update_rate: float = 0.3  # share of the predicted size change taken per frame (1: all)
+    size_update_rate: float = 0.3  # share of the predicted size change taken per frame at score 1
+    # AsymTrack's plausibility of a regressed box (SEAT applies its published values to its map):
+    window_influence: float = 0.46  # weight of the cosine window on the centre's jump, [0, 1]
+    size_penalty_k: float = 0.15  # exp(-k (size change x aspect change - 1)) on the score, >= 0
     bgr_input: bool = False  # images are RGB unless this is set (OpenCV frames are BGR)
 
     def __post_init__(self) -> None:
@@ -43,6 +46,8 @@ class TrackerParams:
             raise ValueError("max_scale_change must be > 1")
         if not 0.0 < self.size_update_rate <= 1.0:
             raise ValueError("size_update_rate must be in (0, 1]")
+        if not 0.0 <= self.window_influence <= 1.0 or not self.size_penalty_k >= 0.0:
+            raise ValueError("window_influence must be in [0, 1] and size_penalty_k >= 0")
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,31 @@ def smooth_size(box: tuple[float, ...], previous: tuple[float, ...], rate: float
     return x + (w - nw) / 2, y + (h - nh) / 2, nw, nh
 
 
+def plausibility(
+    box: tuple[float, ...], previous: tuple[float, ...], side: float, window_influence: float, k: float
+) -> float:
+    """Factor in [0, 1] on the score of a box regressed in a search crop of ``side`` pixels
+    centred on ``previous``: the Siamese trackers' size / aspect change penalty, and their
+    cosine window over the crop, applied to the one box a regression head gives. A target
+    does not jump across the crop or change size several-fold between frames; an occluder
+    or a look-alike that draws the box there does.
+    """
+    x, y, w, h = box
+    px, py, pw, ph = previous
+    if not all(math.isfinite(v) for v in box) or w <= 0 or h <= 0:
+        return 0.0
+    s = math.sqrt((w * h) / (pw * ph))
+    r = (w / h) / (pw / ph)
+    penalty = math.exp(-k * (max(s, 1 / s) * max(r, 1 / r) - 1))
+    if window_influence == 0.0:
+        return penalty
+    half = side / 2
+    dx = (x + w / 2 - (px + pw / 2)) / half
+    dy = (y + h / 2 - (py + ph / 2)) / half
+    window = math.prod(0.5 * (1 + math.cos(math.pi * min(abs(d), 1.0))) for d in (dx, dy))
+    return penalty * (1 - window_influence + window_influence * window)
+
+
 class Tracker(ABC):
     def __init__(self, engine: Engine, params: TrackerParams | None = None) -> None:
         self.engine = engine
@@ -136,16 +166,19 @@ class Tracker(ABC):
             factor = min(self.params.max_search_factor, factor * self.params.lost_search_growth**self._lost_frames)
         box, score = self._predict(image, self.box, factor)
         p = self.params
-        box = limit_scale_change(smooth_size(box, self.box, p.size_update_rate), self.box, p.max_scale_change)
-        box = clip_box(box, h, w, p.min_box_size)
         if not all(math.isfinite(v) for v in box) or not math.isfinite(score):
             box, score = self.box, 0.0
+        # Siamese trackers' size learning rate: the less sure, the less the size moves.
+        rate = p.size_update_rate * min(max(score, 0.0), 1.0)
+        box = limit_scale_change(smooth_size(box, self.box, rate), self.box, p.max_scale_change)
+        box = clip_box(box, h, w, p.min_box_size)
         if self.state == TrackState.TRACKING:
-            self._low_frames = self._low_frames + 1 if score < p.lost_threshold else 0
-            if self._low_frames >= p.lost_patience:
-                self.state, self._lost_frames = TrackState.LOST, 0
+            if score < p.lost_threshold:  # the box stays where it was last believed
+                self._low_frames += 1
+                if self._low_frames >= p.lost_patience:
+                    self.state, self._lost_frames = TrackState.LOST, 0
             else:
-                self.box = box
+                self.box, self._low_frames = box, 0
         elif score >= p.found_threshold:
             self.state, self.box, self._low_frames = TrackState.TRACKING, box, 0
         else:

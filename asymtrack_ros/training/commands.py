@@ -106,7 +106,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--out", required=True, help="run folder: log, plot, checkpoints")
     p.add_argument("--resume", help="continue from a checkpoint of this trainer (optimizer, schedule, RNG)")
-    p.add_argument("--init-from", help="start from an official AsymTrack checkpoint's weights (fine-tuning)")
+    p.add_argument(
+        "--init-from",
+        help="start from the weights of an official checkpoint or of a deploy-form file (the shipped one): fine-tuning",
+    )
     p.add_argument("--variant", choices=sorted(VARIANTS))
     p.add_argument("--device")
     p.add_argument("--batch-size", type=int, help="per process")

@@ -28,8 +28,9 @@ from torch.utils.data import DataLoader
 
 from ..models.asymtrack import AsymTrack, get_variant
 from ..models.asymtrack_blocks import to_nchw
-from ..models.checkpoint import recorded_variant, state_dict_of
+from ..models.checkpoint import load_checkpoint, recorded_variant, state_dict_of
 from ..models.safe_pickle import CheckpointError, read_checkpoint
+from ..models.unfold import match_batchnorms, unfold
 from .datasets import build_source
 from .losses import box_loss, score_loss
 from .pairs import Augment, PairDataset, PairSampler, collate, to_input
@@ -97,17 +98,21 @@ def build_optimizer(net: AsymTrack, o: dict) -> torch.optim.AdamW:
     )
 
 
-def init_from(net: AsymTrack, path: str | Path) -> None:
-    """Fine-tuning start: the weights of an official (training-form) checkpoint. A score
+def init_from(net: AsymTrack, path: str | Path) -> bool:
+    """Fine-tuning start: the weights of an official (training-form) checkpoint, or of a
+    deploy-form file such as the shipped one, unfolded back to the training form. A score
     head the file lacks keeps its fresh initialisation; any other mismatch is an error.
+    Returns whether the file was deploy form (its head BatchNorms then need
+    ``match_batchnorms`` on data).
     """
     ckpt = read_checkpoint(path)
     state = state_dict_of(ckpt, Path(path))
     recorded = recorded_variant(ckpt)
     if recorded is not None and recorded != net.variant.name:
         raise CheckpointError(f"{path}: checkpoint is AsymTrack-{recorded}, training AsymTrack-{net.variant.name}")
-    if any(k.endswith("reparam_conv.weight") for k in state):
-        raise CheckpointError(f"{path}: deploy-form (re-parameterised) weights cannot start training")
+    deploy = any(k.endswith("reparam_conv.weight") for k in state)
+    if deploy:
+        state = unfold(load_checkpoint(path, net.variant.name)).state_dict()
     result = net.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith("score_head.")]
     if missing or result.unexpected_keys:
@@ -115,7 +120,9 @@ def init_from(net: AsymTrack, path: str | Path) -> None:
             f"{path}: keys do not match AsymTrack-{net.variant.name} (missing {missing[:3]}, "
             f"unexpected {result.unexpected_keys[:3]})"
         )
-    log.info("initialised from %s%s", path, " (score head fresh)" if result.missing_keys else "")
+    form = " (deploy form, unfolded)" if deploy else ""
+    log.info("initialised from %s%s%s", path, form, " (score head fresh)" if result.missing_keys else "")
+    return deploy
 
 
 def _rng_state() -> dict:
@@ -224,8 +231,8 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule)
         self.total_iters = total
         self.epoch, self.iteration, self.step = 0, 0, 0
-        if init:
-            init_from(self.net, init)
+        if init and init_from(self.net, init):
+            self._match_head_batchnorms()
         if resume:
             self._resume(resume)
         model = TrainingNet(self.net, cfg["model"]["score_detach"])
@@ -244,6 +251,16 @@ class Trainer:
                 rows = self.log_path.read_text().splitlines(keepends=True)
                 self.log_path.write_text("".join(r for r in rows if json.loads(r)["step"] <= self.step))
         self._val_batches: list[dict] | None = None
+
+    def _match_head_batchnorms(self) -> None:
+        """Unfolded head BatchNorms made identities on a training batch (see ``unfold``)."""
+        batch = collate([self.dataset[i] for i in range(self.batch)])
+        dev = self.device
+        match_batchnorms(
+            self.net,
+            lambda: self.net(to_input(batch["template"].to(dev)), to_input(batch["search"].to(dev))),
+            [m for m in self.net.box_head.modules() if isinstance(m, nn.BatchNorm2d)],
+        )
 
     # -- checkpoints -------------------------------------------------------------------
 
