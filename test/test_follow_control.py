@@ -316,6 +316,23 @@ def test_size_jump_holds_until_the_box_returns() -> None:
     assert st.state == FollowState.FOLLOWING and not cmd.is_zero()
 
 
+def test_size_jump_after_a_creep_rolls_the_average_back() -> None:
+    ctrl = controller()
+    ctrl.engage(True, 10.0)
+    for t in np.arange(10.0, 11.0, 0.05):
+        run(ctrl, t, obs(t, box_at(400, 240, h=32.0)))
+    # The box creeps to 2.5x over 3 s (slow enough to pass, and the average follows), then
+    # jumps: refused. The target's own size afterwards must pass again, though it is more
+    # than max_size_jump below the average the creep had reached.
+    for t in np.arange(11.0, 14.0, 0.05):
+        cmd, st = run(ctrl, t, obs(t, box_at(400, 240, h=32.0 * 2.5 ** ((t - 11.0) / 3))))
+        assert st.state == FollowState.FOLLOWING
+    cmd, st = run(ctrl, 14.0, obs(14.0, box_at(400, 240, h=200.0)))
+    assert cmd.is_zero() and st.state == FollowState.LOST
+    cmd, st = run(ctrl, 14.05, obs(14.05, box_at(400, 240, h=34.0)))
+    assert st.state == FollowState.FOLLOWING and not cmd.is_zero()
+
+
 def test_smooth_approach_passes_the_size_gate() -> None:
     ctrl = controller()
     ctrl.engage(True, 10.0)

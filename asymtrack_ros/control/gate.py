@@ -7,11 +7,17 @@ box height with a slow average of the accepted ones and refuses sudden jumps. Re
 do not move the average: a wrong box that persists stays refused (the follower holds, then
 gives up) until the box returns to the target's size or the operator selects again. A real
 approach changes the size smoothly and the average follows it.
+
+A drift often creeps before it jumps (the box spreads over the target and a passing
+look-alike), and the average follows the creep. When a jump is refused, the average is
+therefore rolled back to its value two time constants earlier, before the creep: the
+target's own box, once the tracker is back on it, then passes again.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 
 
 class SizeGate:
@@ -28,6 +34,8 @@ class SizeGate:
     def reset(self) -> None:
         self._mean: float | None = None  # log of the average box height
         self._time: float | None = None
+        self._history: deque[tuple[float, float]] = deque()  # (time, mean) back to 2 tau ago
+        self._refusing = False
 
     def check(self, height: float, now: float) -> float:
         """Ratio of ``height`` to the average (>= 1, either direction); an accepted height
@@ -35,13 +43,21 @@ class SizeGate:
         """
         value = math.log(height)
         if self._mean is None or self._time is None or now < self._time:
-            self._mean, self._time = value, now
+            self._mean, self._time, self._refusing = value, now, False
+            self._history = deque([(now, value)])
             return 1.0
         jump = abs(value - self._mean)
+        if jump > self.log_limit and not self._refusing:  # a new refusal: undo the creep
+            self._refusing = True
+            self._mean = self._history[0][1]
+            jump = abs(value - self._mean)
         if jump <= self.log_limit:
             alpha = 1.0 - math.exp(-(now - self._time) / self.tau_s) if self.tau_s > 0 else 1.0
             self._mean += alpha * (value - self._mean)
-            self._time = now
+            self._time, self._refusing = now, False
+            self._history.append((now, self._mean))
+            while len(self._history) > 1 and self._history[1][0] <= now - 2.0 * self.tau_s:
+                self._history.popleft()
         return math.exp(jump)
 
     def rejects(self, ratio: float) -> bool:
