@@ -216,6 +216,7 @@ def test_plausibility_penalises_jumps_and_size_changes() -> None:
     assert plausibility(squashed, prev, 160, 0.0, 0.15) == pytest.approx(np.exp(-0.15 * (2 * np.sqrt(2) - 1)))
     for bad in ((100.0, 100.0, -4.0, 20.0), (np.nan, 100.0, 40.0, 20.0)):
         assert plausibility(bad, prev, 160, 0.46, 0.15) == 0.0
+    assert plausibility((100.0, 100.0, -4.0, 20.0), prev, 160, 0.0, 0.0) == 1.0  # factors off: no judgement
     for kw in ({"window_influence": 1.5}, {"size_penalty_k": -0.1}):
         with pytest.raises(ValueError, match="window_influence"):
             TrackerParams(**kw)

@@ -122,18 +122,22 @@ def plausibility(
     """
     x, y, w, h = box
     px, py, pw, ph = previous
-    if not all(math.isfinite(v) for v in box) or w <= 0 or h <= 0:
+    if not all(math.isfinite(v) for v in box):
         return 0.0
-    s = math.sqrt((w * h) / (pw * ph))
-    r = (w / h) / (pw / ph)
-    penalty = math.exp(-k * (max(s, 1 / s) * max(r, 1 / r) - 1))
-    if window_influence == 0.0:
-        return penalty
-    half = side / 2
-    dx = (x + w / 2 - (px + pw / 2)) / half
-    dy = (y + h / 2 - (py + ph / 2)) / half
-    window = math.prod(0.5 * (1 + math.cos(math.pi * min(abs(d), 1.0))) for d in (dx, dy))
-    return penalty * (1 - window_influence + window_influence * window)
+    factor = 1.0
+    if k > 0.0:
+        if w <= 0 or h <= 0:  # swapped corners: no size to judge, nothing to trust
+            return 0.0
+        s = math.sqrt((w * h) / (pw * ph))
+        r = (w / h) / (pw / ph)
+        factor = math.exp(-k * (max(s, 1 / s) * max(r, 1 / r) - 1))
+    if window_influence > 0.0:
+        half = side / 2
+        dx = (x + w / 2 - (px + pw / 2)) / half
+        dy = (y + h / 2 - (py + ph / 2)) / half
+        window = math.prod(0.5 * (1 + math.cos(math.pi * min(abs(d), 1.0))) for d in (dx, dy))
+        factor *= 1 - window_influence + window_influence * window
+    return factor
 
 
 class Tracker(ABC):
