@@ -36,11 +36,10 @@ def _unfold_head(train: CornerHead, deploy: CornerHead) -> None:
         weights, biases = conv.weight.chunk(2), conv.bias.chunk(2)
         for side, w, b in zip(("tl", "br"), weights, biases):
             block = getattr(train, f"conv{i}_{side}")
-            target = block if isinstance(block, nn.Conv2d) else block[0]
+            target, bn = (block, None) if isinstance(block, nn.Conv2d) else (block[0], block[1])
             target.weight.copy_(w)
             target.bias.copy_(b)
-            if not isinstance(block, nn.Conv2d):
-                bn = block[1]
+            if bn is not None:
                 bn.running_mean.zero_()
                 bn.running_var.fill_(1.0)
                 bn.weight.fill_((1.0 + bn.eps) ** 0.5)
@@ -64,12 +63,11 @@ def unfold(deploy: AsymTrack) -> AsymTrack:
 
 
 @torch.no_grad()
-def match_batchnorms(net: nn.Module, run: Callable[[], object], modules: list[nn.BatchNorm2d] | None = None) -> None:
-    """Set each BatchNorm (all of ``net``'s unless given) to the identity on the batch
-    statistics of its input in ``run()``: running mean / var to them, weight and bias to
-    undo them. Eval mode stays an exact identity; training mode is one on that batch.
+def match_batchnorms(net: nn.Module, run: Callable[[], object], bns: list[nn.BatchNorm2d]) -> None:
+    """Set each of ``net``'s BatchNorms ``bns`` to the identity on the batch statistics of
+    its input in ``run()``: running mean / var to them, weight and bias to undo them. Eval
+    mode stays an exact identity; training mode is one on that batch.
     """
-    bns = modules if modules is not None else [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     stats: dict[nn.BatchNorm2d, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def hook(bn: nn.BatchNorm2d, inputs: tuple[torch.Tensor, ...], _output: torch.Tensor) -> None:
