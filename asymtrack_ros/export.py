@@ -2,8 +2,8 @@
 
 Contract (stable, also for C++ users): ``template.onnx`` takes the model's template
 inputs and returns every cache tensor by name; ``search.onnx`` takes the search inputs
-plus every cache tensor under the same names and returns ``boxes`` and ``score``;
-``model.json`` is the ``ModelSpec``.
+plus every cache tensor under the same names and returns the spec's ``outputs``
+(``boxes`` and ``score``; AsymTrack adds ``corner_logits``); ``model.json`` is the ``ModelSpec``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .engines.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 OPSET = 17
+GRAPHS_REVISION = 2  # bump when the exported graphs change: cached exports of older revisions are redone
 
 
 class _TemplateGraph(nn.Module):

@@ -27,7 +27,7 @@ def test_graph_names_and_model_json(tiny_onnx: Path) -> None:
     assert [i.name for i in template.graph.input] == ["template"]
     assert [o.name for o in template.graph.output] == list(CACHE_NAMES)
     assert [i.name for i in search.graph.input] == ["search", *CACHE_NAMES]
-    assert [o.name for o in search.graph.output] == ["boxes", "score"]
+    assert [o.name for o in search.graph.output] == ["boxes", "score", "corner_logits"]
     dims = [d.dim_value for d in template.graph.input[0].type.tensor_type.shape.dim]
     assert dims == [1, 3, 128, 128]
     meta = json.loads((tiny_onnx / "model.json").read_text())

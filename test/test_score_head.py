@@ -30,7 +30,7 @@ def test_official_checkpoint_has_no_head_and_derives_the_score(tiny_checkpoint: 
     with torch.no_grad():
         cache = net.encode_template(template)
         feat, hw = net.search_features(search, cache)
-        _, derived = net.box_head(to_nchw(net.bottleneck(feat), hw))
+        _, derived, _ = net.box_head(to_nchw(net.bottleneck(feat), hw))
         assert torch.equal(net.track(search, cache)["score"], derived)
 
 
@@ -58,7 +58,7 @@ def test_onnx_export_with_head_keeps_the_contract(tmp_path: Path) -> None:
     template, search = _inputs()
     out = export_onnx(net, model_spec("tiny"), tmp_path / "m", {"template": template, "search": search})
     graph = onnx.load(str(out / "search.onnx"))
-    assert [o.name for o in graph.graph.output] == ["boxes", "score"]
+    assert [o.name for o in graph.graph.output] == ["boxes", "score", "corner_logits"]
     engine = OnnxEngine(out, providers=["cpu"])
     got = engine.track({"search": search.numpy()}, engine.encode_template({"template": template.numpy()}))
     with torch.no_grad():

@@ -32,10 +32,11 @@ def cache_root() -> Path:
 
 def _exported_dir(checkpoint: Path, variant: str | None, fp16: bool) -> Path:
     """Export a checkpoint once; later loads reuse the directory keyed by file content."""
-    from ..export import export_onnx
+    from ..export import GRAPHS_REVISION, export_onnx
 
     digest = hashlib.sha1(checkpoint.read_bytes()).hexdigest()[:16]
-    out = cache_root() / "onnx" / f"{digest}-{variant or 'auto'}-{'fp16' if fp16 else 'fp32'}"
+    name = f"{digest}-{variant or 'auto'}-{'fp16' if fp16 else 'fp32'}-r{GRAPHS_REVISION}"
+    out = cache_root() / "onnx" / name
     if not (out / "model.json").is_file() and is_seat_file(checkpoint):
         from ..models.seat.deploy import export_seat
 

@@ -147,10 +147,10 @@ class AsymTrack(nn.Module):
     def track(self, search: torch.Tensor, cache: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         feat, hw = self.search_features(search, cache)
         fmap = to_nchw(self.bottleneck(feat), hw)
-        boxes, score = self.box_head(fmap)
+        boxes, score, corner_logits = self.box_head(fmap)
         if self.score_head is not None:
             score = torch.sigmoid(self.score_head(fmap))
-        return {"boxes": boxes, "score": score}
+        return {"boxes": boxes, "score": score, "corner_logits": corner_logits}
 
     def forward(self, template: torch.Tensor, search: torch.Tensor) -> dict[str, torch.Tensor]:
         """Joint pass used for training: identical maths to encode_template + track."""
@@ -182,5 +182,6 @@ def model_spec(variant: str | AsymTrackVariant, precision: str = "fp32") -> Mode
         template_factor=2.0,
         search_factor=4.0,
         cache_names=CACHE_NAMES,
+        outputs=("boxes", "score", "corner_logits"),
         precision=precision,
     )

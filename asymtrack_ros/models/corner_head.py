@@ -80,15 +80,20 @@ class CornerHead(nn.Module):
             for side in ("tl", "br"):
                 delattr(self, f"conv{i}_{side}")
 
-    def forward(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Boxes [B, 4] (cx, cy, w, h in [0, 1] of the crop), derived score [B] and the
+        heatmap logits [B, 2, N] (top-left, bottom-right; cell i is at x = (i % n) / n,
+        y = (i // n) / n), which a tracker may combine with its own spatial prior.
+        """
         corners, masses = [], []
-        for logits in self._logits(feat):
+        all_logits = self._logits(feat)
+        for logits in all_logits:
             prob = F.softmax(logits, dim=1)
             corners.append(torch.stack([prob @ self.coord_x, prob @ self.coord_y], dim=1))
             masses.append(self._peak_mass(prob))
         (x1, y1), (x2, y2) = corners[0].unbind(1), corners[1].unbind(1)
         boxes = torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], dim=1)
-        return boxes, torch.sqrt(masses[0] * masses[1]).clamp(0.0, 1.0)
+        return boxes, torch.sqrt(masses[0] * masses[1]).clamp(0.0, 1.0), torch.stack(all_logits, dim=1)
 
     def _peak_mass(self, prob: torch.Tensor) -> torch.Tensor:
         grid = prob.reshape(-1, 1, self.feat_size, self.feat_size)

@@ -2,11 +2,58 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..engines.base import Engine
 from .crop import CropSampler, crop_box_to_image
 from .tracker import Tracker, TrackerParams, TrackState, plausibility
+
+
+class CornerPosterior:
+    """Soft-argmax of the corner heatmaps under a Gaussian prior about the last box's corners.
+
+    The head's soft-argmax averages every peak in the crop: a look-alike that enters it pulls
+    the box across, then takes it. Weighting each heatmap by the prior (the target moves a
+    fraction of its size per frame) keeps the peak that continues the track and costs the
+    target's own peak almost nothing. Buffers are preallocated; nothing is allocated per call.
+    """
+
+    def __init__(self, cells: int) -> None:
+        n = math.isqrt(cells)
+        if n * n != cells:
+            raise ValueError(f"corner heatmaps of {cells} cells are not square")
+        self.cells = cells
+        grid = np.arange(n, dtype=np.float64) / n  # the head's cell coordinates
+        self._gx, self._gy = np.tile(grid, n), np.repeat(grid, n)
+        self._work = np.empty(cells)
+        self._tmp = np.empty(cells)
+        self._box = np.empty(4)
+
+    def __call__(self, logits: np.ndarray, prior: tuple[float, float, float, float], sigma: float) -> np.ndarray:
+        """``logits`` [2, N] (top-left, bottom-right); ``prior`` the last box (cx, cy, w, h) in
+        crop units; ``sigma`` in target sizes. Returns the box (cx, cy, w, h) in crop units.
+        """
+        cx, cy, w, h = prior
+        scale = -0.5 / (sigma * sigma * w * h)
+        work, tmp = self._work, self._tmp
+        corners = []
+        for i, sign in ((0, -0.5), (1, 0.5)):
+            np.subtract(self._gx, cx + sign * w, out=work)
+            np.square(work, out=work)
+            np.subtract(self._gy, cy + sign * h, out=tmp)
+            np.square(tmp, out=tmp)
+            work += tmp
+            work *= scale
+            work += logits[i]
+            work -= work.max()
+            np.exp(work, out=work)
+            total = work.sum()
+            corners.append((float(work @ self._gx) / total, float(work @ self._gy) / total))
+        (x1, y1), (x2, y2) = corners
+        self._box[:] = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
+        return self._box
 
 
 class AsymTrackTracker(Tracker):
@@ -17,6 +64,7 @@ class AsymTrackTracker(Tracker):
         self._search_crop = CropSampler(spec.search_size, spec.mean, spec.std, spec.pixel_scale, params.bgr_input)
         self._cache = None
         self._search_name = spec.search_inputs[0]
+        self._posterior: CornerPosterior | None = None
         super().__init__(engine, params)
 
     def _search_factor(self) -> float:
@@ -33,8 +81,15 @@ class AsymTrackTracker(Tracker):
         side = CropSampler.side_for(w, h, factor)
         tensor, x0, y0 = self._search_crop(image, x + w / 2, y + h / 2, side)
         out = self.engine.track({self._search_name: tensor}, self._cache)
-        pred = crop_box_to_image(out["boxes"][0], x0, y0, side)
         p = self.params
+        crop_box = out["boxes"][0]
+        logits = out.get("corner_logits")  # exports from before it was an output lack it
+        if logits is not None and p.corner_prior_sigma > 0.0 and self.state == TrackState.TRACKING:
+            if self._posterior is None or self._posterior.cells != logits.shape[-1]:
+                self._posterior = CornerPosterior(logits.shape[-1])
+            prior = ((x + w / 2 - x0) / side, (y + h / 2 - y0) / side, w / side, h / side)
+            crop_box = self._posterior(logits[0], prior, p.corner_prior_sigma)
+        pred = crop_box_to_image(crop_box, x0, y0, side)
         # While tracking, size is already damped and bounded per frame; a re-detection after
         # LOST is also judged by its size against the lost target's.
         k = p.size_penalty_k if self.state == TrackState.LOST else 0.0

@@ -35,6 +35,7 @@ class TrackerParams:
     # AsymTrack's plausibility of a regressed box (SEAT applies its published values to its map):
     window_influence: float = 0.46  # weight of the cosine window on the centre's jump, [0, 1]
     size_penalty_k: float = 0.15  # exp(-k (size change x aspect change - 1)) on the score, >= 0
+    corner_prior_sigma: float = 0.5  # AsymTrack: Gaussian prior on the corners while tracking, in target sizes
     bgr_input: bool = False  # images are RGB unless this is set (OpenCV frames are BGR)
 
     def __post_init__(self) -> None:
@@ -48,6 +49,8 @@ class TrackerParams:
             raise ValueError("size_update_rate must be in (0, 1]")
         if not 0.0 <= self.window_influence <= 1.0 or not self.size_penalty_k >= 0.0:
             raise ValueError("window_influence must be in [0, 1] and size_penalty_k >= 0")
+        if not self.corner_prior_sigma >= 0.0:
+            raise ValueError("corner_prior_sigma must be >= 0 (0: no prior)")
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ class TrainingNet(nn.Module):
     ) -> dict[str, torch.Tensor]:
         cache = self.net.encode_template(template)
         fmap = self._fmap(search, cache)
-        boxes, _ = self.net.box_head(fmap)
+        boxes = self.net.box_head(fmap)[0]
         out = {"boxes": boxes}
         head = self.net.score_head
         if head is not None:
