@@ -47,6 +47,7 @@ class TrackerNodeConfig:
     window_influence: float = TrackerParams.window_influence
     size_penalty_k: float = TrackerParams.size_penalty_k
     corner_prior_sigma: float = TrackerParams.corner_prior_sigma
+    size_calibration: float = TrackerParams.size_calibration
     buffer_length: int = 30
     stamp_tolerance_ms: float = 20.0
     default_box_size: float = 64.0
@@ -86,6 +87,8 @@ DESCRIPTIONS = {
     "size_penalty_k": "AsymTrack: score penalty on a re-detection's size and aspect change, >= 0; 0: none",
     "corner_prior_sigma": "AsymTrack: width of the Gaussian prior on the box corners about the last box's "
     "while tracking, in target sizes, >= 0; 0: none",
+    "size_calibration": "AsymTrack: share of the box size error measured on the selection frame that is removed "
+    "from later boxes (log scale), [0, 1]; 0: none",
     "buffer_length": "frames kept with their stamps for stamp-matched initialisation (~1 s of video)",
     "stamp_tolerance_ms": "a selection stamp matches the nearest buffered frame within this [ms]",
     "default_box_size": "box side [px] for a point selection when the image gives no usable region",
@@ -186,6 +189,7 @@ def from_params(values: Mapping[str, Any], families: Sequence[str] | None = ("as
         window_influence=_float("window_influence", d["window_influence"], 0.0, 1.0),
         size_penalty_k=_float("size_penalty_k", d["size_penalty_k"], 0.0),
         corner_prior_sigma=_float("corner_prior_sigma", d["corner_prior_sigma"], 0.0),
+        size_calibration=_float("size_calibration", d["size_calibration"], 0.0, 1.0),
         buffer_length=_int("buffer_length", d["buffer_length"], 1),
         stamp_tolerance_ms=_float("stamp_tolerance_ms", d["stamp_tolerance_ms"], 0.0),
         default_box_size=_float("default_box_size", d["default_box_size"], 1.0),

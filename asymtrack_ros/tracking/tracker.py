@@ -36,6 +36,7 @@ class TrackerParams:
     window_influence: float = 0.46  # weight of the cosine window on the centre's jump, [0, 1]
     size_penalty_k: float = 0.15  # exp(-k (size change x aspect change - 1)) on the score, >= 0
     corner_prior_sigma: float = 0.5  # AsymTrack: Gaussian prior on the corners while tracking, in target sizes
+    size_calibration: float = 0.5  # AsymTrack: share of the size bias measured at init removed (log), [0, 1]
     bgr_input: bool = False  # images are RGB unless this is set (OpenCV frames are BGR)
 
     def __post_init__(self) -> None:
@@ -51,6 +52,8 @@ class TrackerParams:
             raise ValueError("window_influence must be in [0, 1] and size_penalty_k >= 0")
         if not self.corner_prior_sigma >= 0.0:
             raise ValueError("corner_prior_sigma must be >= 0 (0: no prior)")
+        if not 0.0 <= self.size_calibration <= 1.0:
+            raise ValueError("size_calibration must be in [0, 1]")
 
 
 @dataclass(frozen=True)

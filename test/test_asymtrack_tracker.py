@@ -1,21 +1,27 @@
-"""AsymTrack's corner prior: the exported heatmap logits, the posterior soft-argmax and
-the fallback for exports that predate the logits output.
+"""AsymTrack's post-processing: the corner prior (exported heatmap logits, posterior
+soft-argmax, fallback for exports that predate the logits output) and the size bias
+measured on the selection frame.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import asym_io
+from conftest import SEQUENCES, asym_io
 
+from asymtrack_ros.engines.factory import load_engine
 from asymtrack_ros.engines.onnx_engine import OnnxEngine
 from asymtrack_ros.export import export_onnx
 from asymtrack_ros.models.asymtrack import model_spec
 from asymtrack_ros.models.checkpoint import load_checkpoint
+from asymtrack_ros.resources import default_model_path
+from asymtrack_ros.sequences import read_boxes
 from asymtrack_ros.tracking.asymtrack_tracker import AsymTrackTracker, CornerPosterior
 from asymtrack_ros.tracking.tracker import TrackerParams, TrackState
 
@@ -60,11 +66,34 @@ def test_prior_keeps_the_peak_that_continues_the_track() -> None:
         CornerPosterior(60)
 
 
-def test_sigma_is_validated() -> None:
+def test_params_are_validated() -> None:
     with pytest.raises(ValueError, match="corner_prior_sigma"):
         TrackerParams(corner_prior_sigma=-1.0)
     with pytest.raises(ValueError, match="corner_prior_sigma"):
         TrackerParams(corner_prior_sigma=float("nan"))
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="size_calibration"):
+            TrackerParams(size_calibration=bad)
+
+
+def test_size_bias_measured_on_the_selection_is_removed() -> None:
+    """The shipped weights draw the Crossing pedestrian's box too wide and too short."""
+    seq = SEQUENCES / "Crossing"
+    image = cv2.imread(str(sorted((seq / "img").iterdir())[0]))
+    box = tuple(float(v) for v in read_boxes(seq / "groundtruth_rect.txt")[0])
+    engine = load_engine(default_model_path(), threads=1)
+    errors, biases = {}, {}
+    for share in (0.0, 0.5, 1.0):
+        tracker = AsymTrackTracker(engine, TrackerParams(bgr_input=True, size_calibration=share, size_update_rate=1))
+        tracker.init(image, box)
+        biases[share] = tracker.size_bias
+        _, _, w, h = tracker.update(image).box
+        errors[share] = abs(math.log(w / box[2])) + abs(math.log(h / box[3]))
+    assert biases[0.0] == (0.0, 0.0)
+    assert biases[1.0][0] > 0.2 and biases[1.0][1] < -0.1  # too wide, too short
+    assert biases[0.5] == pytest.approx(tuple(b / 2 for b in biases[1.0]))
+    assert errors[1.0] < errors[0.5] < errors[0.0]
+    assert errors[1.0] < 0.3 * errors[0.0]
 
 
 def test_exports_without_the_logits_track_with_the_heads_box(tmp_path: Path, tiny_checkpoint: Path) -> None:
