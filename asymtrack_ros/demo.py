@@ -20,14 +20,17 @@ import time
 from pathlib import Path
 
 import cv2
+import yaml
 
 from .control.follow import FollowController
 from .control.params import FollowParams, ParamError, load_params
+from .nodes.config import from_params
 from .resources import config_file, default_model_path, read_node_params
 from .sim.loop import run_loop, summarize
 from .sim.render import CameraSpec
 from .sim.report import annotate, plot, summary_text
 from .sim.world import Simulator
+from .tracking.tracker import TrackerParams
 
 
 def controller_params(extra: dict | None = None) -> FollowParams:
@@ -36,6 +39,25 @@ def controller_params(extra: dict | None = None) -> FollowParams:
     values.update(read_node_params(config_file("sim_follow.yaml"), "follow_controller_node"))
     values.update(extra or {})
     return load_params(values)
+
+
+def tracker_params(extra: dict | None = None) -> TrackerParams:
+    """config/tracker.yaml's tracker section (what sim_follow.launch.py gives the tracker
+    node), overlaid by ``extra``; frames stay BGR.
+    """
+    values = read_node_params(config_file("tracker.yaml"), "tracker_node")
+    values.update(extra or {})
+    return from_params(values, families=None).tracker_params()
+
+
+def _assignments(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"expected NAME=VALUE, got {item!r}")
+        out[name] = yaml.safe_load(value)
+    return out
 
 
 def sim_settings() -> dict:
@@ -49,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None, help="scenario textures seed (default: config)")
     ap.add_argument("--model", type=Path, default=None, help="tracker checkpoint or exported model directory")
     ap.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
+    ap.add_argument("--tracker-param", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a tracker parameter of config/tracker.yaml (repeatable)")
     ap.add_argument("--out", type=Path, default=Path("demo_output"))
     ap.add_argument("--no-video", action="store_true")
     args = ap.parse_args(argv)
@@ -58,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         params = controller_params()
     except ParamError as err:
         print(f"demo: bad controller parameters: {err}", file=sys.stderr)
+        return 2
+    try:
+        tracking = tracker_params(_assignments(args.tracker_param))
+    except (ValueError, yaml.YAMLError) as err:
+        print(f"demo: bad tracker parameters: {err}", file=sys.stderr)
         return 2
     cfg = sim_settings()
     fps = float(cfg.get("fps", 30.0))
@@ -69,10 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     tracker, model_note = None, "ground truth (oracle)"
     if not args.oracle:
         from .engines.factory import create_tracker, load_engine
-        from .tracking.tracker import TrackerParams
 
         model = args.model or default_model_path()
-        tracker = create_tracker(load_engine(model, threads=args.threads), TrackerParams(bgr_input=True))
+        tracker = create_tracker(load_engine(model, threads=args.threads), tracking)
         model_note = str(model)
 
     args.out.mkdir(parents=True, exist_ok=True)

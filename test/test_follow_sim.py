@@ -101,3 +101,19 @@ def test_demo_cli_writes_video_plot_and_summary(tmp_path, capsys) -> None:
     assert "target tracked" in out and "centred within 10 %" in out and "standoff within 20 %" in out
     assert (tmp_path / "follow.png").stat().st_size > 10_000
     assert (tmp_path / "follow.mp4").stat().st_size > 10_000
+
+
+def test_demo_tracker_parameters_come_from_the_tracker_config(tmp_path, capsys) -> None:
+    import yaml
+
+    from asymtrack_ros.demo import main, tracker_params
+    from asymtrack_ros.resources import config_file
+
+    section = yaml.safe_load(config_file("tracker.yaml").read_text())["tracker_node"]["ros__parameters"]
+    params = tracker_params()
+    assert params.bgr_input and params.corner_prior_sigma == section["corner_prior_sigma"]
+    assert params.size_calibration == section["size_calibration"]
+    assert tracker_params({"size_calibration": 0}).size_calibration == 0.0
+    for bad in ("size_calibration=2", "corner_prior_sigma", "lost_patience=[1"):
+        assert main(["--tracker-param", bad, "--duration", "1", "--out", str(tmp_path)]) == 2
+        assert "bad tracker parameters" in capsys.readouterr().err
