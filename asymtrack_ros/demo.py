@@ -20,12 +20,11 @@ import time
 from pathlib import Path
 
 import cv2
-import yaml
 
 from .control.follow import FollowController
 from .control.params import FollowParams, ParamError, load_params
 from .nodes.config import from_params
-from .resources import config_file, default_model_path, read_node_params
+from .resources import config_file, default_model_path, parse_assignment, read_node_params
 from .sim.loop import run_loop, summarize
 from .sim.render import CameraSpec
 from .sim.report import annotate, plot, summary_text
@@ -48,16 +47,6 @@ def tracker_params(extra: dict | None = None) -> TrackerParams:
     values = read_node_params(config_file("tracker.yaml"), "tracker_node")
     values.update(extra or {})
     return from_params(values, families=None).tracker_params()
-
-
-def _assignments(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ValueError(f"expected NAME=VALUE, got {item!r}")
-        out[name] = yaml.safe_load(value)
-    return out
 
 
 def sim_settings() -> dict:
@@ -84,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: bad controller parameters: {err}", file=sys.stderr)
         return 2
     try:
-        tracking = tracker_params(_assignments(args.tracker_param))
-    except (ValueError, yaml.YAMLError) as err:
+        tracking = tracker_params(dict(parse_assignment(item) for item in args.tracker_param))
+    except ValueError as err:
         print(f"demo: bad tracker parameters: {err}", file=sys.stderr)
         return 2
     cfg = sim_settings()

@@ -47,3 +47,18 @@ def read_node_params(path: Path, node: str) -> dict:
     data = yaml.safe_load(Path(path).read_text()) or {}
     section = data.get(node, data.get(f"/{node}", {})) or {}
     return flatten(section.get("ros__parameters", {}) or {})
+
+
+def parse_assignment(item: str) -> tuple[str, object]:
+    """``name=value`` from a command line, the value read as YAML (numbers, booleans, lists,
+    mappings); ``ValueError`` naming the item otherwise.
+    """
+    import yaml
+
+    name, sep, text = item.partition("=")
+    if not sep or not name:
+        raise ValueError(f"{item!r} is not key=value")
+    try:
+        return name, yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ValueError(f"{item!r}: value is not valid YAML: {err}") from None

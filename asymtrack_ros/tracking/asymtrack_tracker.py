@@ -17,7 +17,7 @@ class CornerPosterior:
     The head's soft-argmax averages every peak in the crop: a look-alike that enters it pulls
     the box across, then takes it. Weighting each heatmap by the prior (the target moves a
     fraction of its size per frame) keeps the peak that continues the track and costs the
-    target's own peak almost nothing. Buffers are preallocated; nothing is allocated per call.
+    target's own peak almost nothing. Buffers are preallocated; no array is allocated per call.
     """
 
     def __init__(self, cells: int) -> None:
@@ -29,6 +29,7 @@ class CornerPosterior:
         self._gx, self._gy = np.tile(grid, n), np.repeat(grid, n)
         self._work = np.empty(cells)
         self._tmp = np.empty(cells)
+        self._corners = np.empty((2, 2))  # (x, y) of top-left, bottom-right
         self._box = np.empty(4)
 
     def __call__(self, logits: np.ndarray, prior: tuple[float, float, float, float], sigma: float) -> np.ndarray:
@@ -38,7 +39,6 @@ class CornerPosterior:
         cx, cy, w, h = prior
         scale = -0.5 / (sigma * sigma * w * h)
         work, tmp = self._work, self._tmp
-        corners = []
         for i, sign in ((0, -0.5), (1, 0.5)):
             np.subtract(self._gx, cx + sign * w, out=work)
             np.square(work, out=work)
@@ -50,9 +50,9 @@ class CornerPosterior:
             work -= work.max()
             np.exp(work, out=work)
             total = work.sum()
-            corners.append((float(work @ self._gx) / total, float(work @ self._gy) / total))
-        (x1, y1), (x2, y2) = corners
-        self._box[:] = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)
+            self._corners[i] = work @ self._gx / total, work @ self._gy / total
+        (x1, y1), (x2, y2) = self._corners
+        self._box[:] = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
         return self._box
 
 
@@ -94,10 +94,11 @@ class AsymTrackTracker(Tracker):
         frame is itself uncertain).
         """
         x, y, w, h = box
+        side = CropSampler.side_for(w, h, self._search_factor())
         logs = np.zeros(2)
         for dx, dy in CALIBRATION_SHIFTS:
             shifted = (x + dx * w, y + dy * h, w, h)
-            (_, _, pw, ph), _ = self._head_box(image, shifted, self._search_factor(), prior=False)
+            (_, _, pw, ph), _ = self._head_box(image, shifted, side, prior=False)
             if not (pw > 0.0 and ph > 0.0 and math.isfinite(pw * ph)):
                 return 0.0, 0.0
             logs += (math.log(pw / w), math.log(ph / h))
@@ -105,11 +106,12 @@ class AsymTrackTracker(Tracker):
         return float(logs[0]), float(logs[1])
 
     def _head_box(
-        self, image: np.ndarray, box: tuple[float, ...], factor: float, prior: bool
+        self, image: np.ndarray, box: tuple[float, ...], side: int, prior: bool
     ) -> tuple[tuple[float, float, float, float], float]:
-        """The head's box in image pixels (under the corner prior when ``prior``) and score."""
+        """The head's box in image pixels (under the corner prior when ``prior``) and score,
+        in a search crop of ``side`` pixels about ``box``.
+        """
         x, y, w, h = box
-        side = CropSampler.side_for(w, h, factor)
         tensor, x0, y0 = self._search_crop(image, x + w / 2, y + h / 2, side)
         out = self.engine.track({self._search_name: tensor}, self._cache)
         crop_box = out["boxes"][0]
@@ -124,7 +126,7 @@ class AsymTrackTracker(Tracker):
 
     def _predict(self, image: np.ndarray, box: tuple[float, ...], factor: float) -> tuple[tuple[float, ...], float]:
         side = CropSampler.side_for(box[2], box[3], factor)
-        (x, y, w, h), score = self._head_box(image, box, factor, prior=self.state == TrackState.TRACKING)
+        (x, y, w, h), score = self._head_box(image, box, side, prior=self.state == TrackState.TRACKING)
         nw, nh = w * math.exp(-self.size_bias[0]), h * math.exp(-self.size_bias[1])
         pred = (x + (w - nw) / 2, y + (h - nh) / 2, nw, nh)
         p = self.params

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from ..resources import parse_assignment
+
 # The reference recipe (AsymTrack, AAAI 2025) where it has a value.
 DEFAULTS: dict[str, Any] = {
     "variant": "tiny",
@@ -123,13 +125,10 @@ def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict:
 
 def apply_override(cfg: dict, item: str) -> dict:
     """``a.b=value``; value parsed as YAML (numbers, booleans, lists, mappings)."""
-    key, sep, text = item.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"override {item!r} is not key=value")
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"override {item!r}: value is not valid YAML: {err}") from None
+        key, value = parse_assignment(item)
+    except ValueError as err:
+        raise ConfigError(f"override {err}") from None
     update: dict = {}
     node = update
     parts = key.split(".")
