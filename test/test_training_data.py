@@ -15,6 +15,7 @@ from conftest import SEQUENCES
 from asymtrack_ros.models.asymtrack import get_variant
 from asymtrack_ros.tracking.crop import CropSampler, crop_box_to_image
 from asymtrack_ros.training.assets import index_backgrounds, index_objects
+from asymtrack_ros.training.chase import ChaseSource
 from asymtrack_ros.training.datasets import Coco, Got10k, Lasot, Otb, TrackingNet, build_source, sample_frame_ids
 from asymtrack_ros.training.geometry import box_in_crop, crop_patch
 from asymtrack_ros.training.pairs import Augment, PairDataset, far_crop_centre, make_pair
@@ -340,3 +341,34 @@ def test_asset_indexer_keeps_cutouts_and_detailed_photos(tmp_path: Path) -> None
 def _write_png(path: Path, image: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), image)
+
+
+def test_chase_pairs_are_pure_functions_of_the_sample_and_turn_in_3d() -> None:
+    """Two processes (two sources) give the same pair for a sample id; across pairs the
+    target's box changes aspect between template and search, which 2D warps of a cut-out
+    rarely do, and the box always holds the target centre inside the search crop.
+    """
+    first = PairDataset([ChaseSource(scenes=2, seed=3)], [1.0], TINY, Augment(), neg_prob=1.0, seed=2, length=40)
+    second = PairDataset([ChaseSource(scenes=2, seed=3)], [1.0], TINY, Augment(), neg_prob=1.0, seed=2, length=40)
+    for key in ("template", "search", "box"):
+        np.testing.assert_array_equal(first[5][key], second[5][key])
+    source = ChaseSource(scenes=2, seed=3)
+    changes = []
+    rng = np.random.default_rng(0)
+    while len(changes) < 30:
+        pair = source.sample_pair(rng, 200)
+        if pair is None:
+            continue
+        _, b0, frame, b1 = pair
+        assert frame.image.shape == (480, 640, 3)
+        assert b1[0] >= 0 and b1[1] >= 0 and b1[0] + b1[2] <= 640 and b1[1] + b1[3] <= 480
+        changes.append(abs(np.log((b1[2] / b1[3]) / (b0[2] / b0[3]))))
+    assert max(changes) > np.log(1.5)
+
+
+def test_chase_source_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="scenes >= 1"):
+        build_source({"type": "chase", "scenes": 0})
+    with pytest.raises(ValueError, match="chase"):
+        build_source({"type": "chase", "colour": "red"})
+    assert isinstance(build_source({"type": "chase", "weight": 0.3, "scenes": 4}), ChaseSource)

@@ -109,11 +109,11 @@ def default_scenario() -> Scenario:
     target_speeds = [(0, 3.0), (6, 3.0), (10, 6.0), (20, 6.0), (24, 2.5), (31, 2.5), (35, 5.0), (44, 5.0),
                      (46, 0.0), (49, 0.0), (52, 4.0), (70, 4.0)]
     centre = chaikin(np.array(route, np.float64))
-    target = Actor("target", "van", 2.0, 1.9, 4.5, Path(_offset(centre, 2.5).tolist(), target_speeds, start_s=20.0),
+    target = Actor("target", "van", 2.0, 1.9, 4.5, Path(lane_offset(centre, 2.5).tolist(), target_speeds, start_s=20.0),
                    color=(40, 70, 200), number=17)
     # Look-alike in the other lane: meets the target on the first straight, then again
     # near the end (it keeps driving back along the route).
-    lane = _offset(centre, -2.5)[::-1]
+    lane = lane_offset(centre, -2.5)[::-1]
     distractor = Actor("distractor", "van", 2.0, 1.9, 4.5, Path(lane.tolist(), [(0, 5.5), (70, 5.5)], start_s=95.0),
                        color=(50, 80, 190), number=71)
     trees = [Actor(f"tree{i}", "tree", h, w, position=p) for i, (p, h, w) in enumerate(
@@ -125,7 +125,7 @@ def default_scenario() -> Scenario:
     return Scenario([target, distractor, gantry, *trees], "target", 60.0, roads=[centre])
 
 
-def _offset(pts: np.ndarray, d: float) -> np.ndarray:
+def lane_offset(pts: np.ndarray, d: float) -> np.ndarray:
     """Polyline shifted by d to its right."""
     tang = np.gradient(pts, axis=0)
     tang /= np.linalg.norm(tang, axis=1, keepdims=True)

@@ -21,7 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "device": "cpu",  # cpu or cuda
     "threads": 0,  # torch intra-op threads per process; 0 = torch's default
     "data": {
-        # Each: {type: got10k|lasot|trackingnet|coco|otb|synthetic, weight: ratio, root: folder, ...}
+        # Each: {type: got10k|lasot|trackingnet|coco|otb|synthetic|chase, weight: ratio, root: folder, ...}
         "sources": [{"type": "synthetic", "weight": 1.0}],
         "samples_per_epoch": 60000,
         "max_gap": 200,

@@ -366,19 +366,24 @@ READERS: dict[str, Callable[..., Source]] = {
 
 
 def build_source(spec: dict) -> Source:
-    """``{type: got10k|lasot|trackingnet|coco|otb|synthetic, root: ..., weight: ..., <options>}``."""
+    """``{type: got10k|lasot|trackingnet|coco|otb|synthetic|chase, root: ..., weight: ..., <options>}``."""
     kind = spec.get("type")
     options = {k: v for k, v in spec.items() if k not in ("type", "weight")}
     if kind == "synthetic":
         from .synthetic import SyntheticSource
 
         reader = SyntheticSource
+    elif kind == "chase":
+        from .chase import ChaseSource
+
+        reader = ChaseSource
     elif kind in READERS:
         if "root" not in options:
             raise ValueError(f"data source {kind!r} needs a root folder")
         reader = READERS[kind]
     else:
-        raise ValueError(f"unknown data source type {kind!r}; expected one of {sorted(READERS) + ['synthetic']}")
+        known = sorted(READERS) + ["synthetic", "chase"]
+        raise ValueError(f"unknown data source type {kind!r}; expected one of {known}")
     try:
         return reader(**options)
     except TypeError as err:  # an option the reader does not take
