@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from conftest import SEQUENCES
 
+from asymtrack_ros.cli import main
 from asymtrack_ros.models.asymtrack import get_variant
 from asymtrack_ros.tracking.crop import CropSampler, crop_box_to_image
 from asymtrack_ros.training.assets import index_backgrounds, index_objects
@@ -372,3 +373,11 @@ def test_chase_source_options_are_checked() -> None:
     with pytest.raises(ValueError, match="chase"):
         build_source({"type": "chase", "colour": "red"})
     assert isinstance(build_source({"type": "chase", "weight": 0.3, "scenes": 4}), ChaseSource)
+
+
+def test_preview_draws_chase_pairs(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "sheet.png"
+    assert main(["synth", "preview", "--chase", "--pairs", "4", "--out", str(out)]) == 0
+    sheet = cv2.imread(str(out))
+    assert sheet is not None and sheet.shape == (256, 4 * (128 + 256), 3) and sheet.std() > 10
+    assert "chase scenes" in capsys.readouterr().out

@@ -59,20 +59,25 @@ def cmd_synth_preview(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..models.asymtrack import get_variant
+    from .chase import ChaseSource
     from .pairs import Augment, PairDataset
     from .synthetic import SyntheticSource
 
-    source = SyntheticSource(
-        assets=args.cache,
-        procedural=True if args.procedural else None,
-        photo_objects=args.photo_objects,
-        photo_fraction=args.photo_fraction,
-    )
+    if args.chase:
+        source, origin = ChaseSource(seed=args.seed), "chase scenes"
+    else:
+        source = SyntheticSource(
+            assets=args.cache,
+            procedural=True if args.procedural else None,
+            photo_objects=args.photo_objects,
+            photo_fraction=args.photo_fraction,
+        )
+        origin = source.bank.origin
     data = PairDataset([source], [1.0], get_variant(args.variant), Augment(), seed=args.seed, length=args.pairs)
     start = time.perf_counter()
     items = [data[i] for i in range(args.pairs)]
     rate = args.pairs / (time.perf_counter() - start)
-    print(f"{rate:.1f} pairs/s on one core ({source.bank.origin})")
+    print(f"{rate:.1f} pairs/s on one core ({origin})")
     if args.out:
         tiles = []
         for it in items[:24]:
@@ -129,6 +134,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q = synth.add_parser("preview", help="render pairs: data rate and a contact sheet")
     q.add_argument("--cache", help="asset folder (default: ~/.cache/asymtrack_ros/synth)")
     q.add_argument("--procedural", action="store_true", help="procedural shapes, ignore fetched assets")
+    q.add_argument("--chase", action="store_true", help="chase scenes (simulated vehicles) instead")
     q.add_argument("--variant", default="tiny", choices=sorted(VARIANTS))
     q.add_argument("--pairs", type=int, default=200)
     q.add_argument("--seed", type=int, default=0)
