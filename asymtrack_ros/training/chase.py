@@ -98,6 +98,16 @@ class Chase:
                      rng.uniform(3.0, 35.0), tuple(rng.uniform(-0.1, 0.1, 2)))
 
 
+class RenderedFrame:
+    """An in-memory BGR frame (the simulator's channel order), cropped as the tracker does."""
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = image
+
+    def crop(self, cx: float, cy: float, side: int, out_size: int) -> np.ndarray:
+        return cv2.cvtColor(crop_patch(self.image, cx, cy, side, out_size), cv2.COLOR_BGR2RGB)
+
+
 class ChaseScene:
     def __init__(self, rng: np.random.Generator, camera: CameraSpec) -> None:
         self.scenario = chase_scenario(rng)
@@ -120,16 +130,6 @@ class ChaseScene:
         if view.box is None or min(view.box[2], view.box[3]) < MIN_BOX or view.in_image < 0.99:
             return None
         return RenderedFrame(image), np.array(view.box, np.float64), view.visible
-
-
-class RenderedFrame:
-    """An in-memory BGR frame (the simulator's channel order), cropped as the tracker does."""
-
-    def __init__(self, image: np.ndarray) -> None:
-        self.image = image
-
-    def crop(self, cx: float, cy: float, side: int, out_size: int) -> np.ndarray:
-        return cv2.cvtColor(crop_patch(self.image, cx, cy, side, out_size), cv2.COLOR_BGR2RGB)
 
 
 class ChaseSource:
