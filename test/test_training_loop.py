@@ -181,7 +181,7 @@ def test_cli_reports_bad_dataset_roots(tmp_path: Path, capsys: pytest.CaptureFix
 def test_ship_writes_deploy_form_that_loads(full_run: Path, tmp_path: Path) -> None:
     from asymtrack_ros.training.ship import ship
 
-    report = ship(full_run / "checkpoints" / "latest.pth.tar", tmp_path / "asymtrack_tiny.pth")
+    report = ship([full_run / "checkpoints" / "latest.pth.tar"], tmp_path / "asymtrack_tiny.pth")
     assert report["variant"] == "tiny" and report["score_head"]
     assert report["precision"] == "fp16"
     assert report["fp16_max_box_diff"] <= 1e-3
@@ -190,6 +190,23 @@ def test_ship_writes_deploy_form_that_loads(full_run: Path, tmp_path: Path) -> N
     assert any(k.endswith("reparam_conv.weight") for k in saved["net"])
     net = load_checkpoint(tmp_path / "asymtrack_tiny.pth")
     assert net.score_head is not None
+
+
+def test_ship_averages_training_checkpoints_and_refuses_deploy_form(full_run: Path, tmp_path: Path) -> None:
+    """The mean of two epochs' training weights, then folded: a weight no fold touches
+    lies halfway between theirs; averaging a deploy-form file is refused.
+    """
+    from asymtrack_ros.training.ship import ship
+
+    first, second = (full_run / "checkpoints" / f"AsymTrack_ep000{i}.pth.tar" for i in (1, 2))
+    report = ship([first, second], tmp_path / "mean.pth", allow_fp16=False)
+    assert report["source"] == f"{first.name} + {second.name}"
+    trained = [read_checkpoint(p)["net"]["bottleneck.weight"] for p in (first, second)]
+    assert not torch.allclose(trained[0], trained[1])
+    mean = load_checkpoint(tmp_path / "mean.pth").state_dict()
+    torch.testing.assert_close(mean["bottleneck.weight"], (trained[0] + trained[1]) / 2)
+    with pytest.raises(CheckpointError, match="mean.pth: deploy-form weights cannot be averaged"):
+        ship([first, tmp_path / "mean.pth"], tmp_path / "bad.pth")
 
 
 def test_giou_never_rewards_inverted_boxes() -> None:

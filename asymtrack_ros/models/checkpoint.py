@@ -39,17 +39,28 @@ def load_checkpoint(path: str | Path, variant: str | None = None) -> AsymTrack:
     """
     path = Path(path)
     ckpt = read_checkpoint(path)
-    state = state_dict_of(ckpt, path)
-    recorded = recorded_variant(ckpt)
+    return network_from_state(state_dict_of(ckpt, path), recorded_variant(ckpt), variant, str(path))
+
+
+def network_from_state(
+    state: dict[str, torch.Tensor], recorded: str | None, variant: str | None, origin: str
+) -> AsymTrack:
+    """The deploy-form network of a training- or deploy-form state dict; ``origin`` names
+    where it came from in errors.
+    """
     if variant is None:
         variant = recorded or ("tiny" if _stage3_blocks(state) == 4 else None)
         if variant is None:
-            raise CheckpointError(f"{path}: records no variant; pass one of {sorted(VARIANTS)}")
+            raise CheckpointError(f"{origin}: records no variant; pass one of {sorted(VARIANTS)}")
     get_variant(variant)
     if recorded is not None and recorded != variant:
-        raise CheckpointError(f"{path}: checkpoint is AsymTrack-{recorded}, asked for AsymTrack-{variant}")
+        raise CheckpointError(f"{origin}: checkpoint is AsymTrack-{recorded}, asked for AsymTrack-{variant}")
     net = AsymTrack(variant, score_head=any(k.startswith("score_head.") for k in state))
-    if any(k.endswith("reparam_conv.weight") for k in state):
+    if is_deploy_form(state):
         net.reparameterize()
-    load_strict(net, state, path, f"AsymTrack-{variant}", "; is it another variant?")
+    load_strict(net, state, origin, f"AsymTrack-{variant}", "; is it another variant?")
     return net.reparameterize().eval()
+
+
+def is_deploy_form(state: dict[str, torch.Tensor]) -> bool:
+    return any(k.endswith("reparam_conv.weight") for k in state)

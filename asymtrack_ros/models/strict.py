@@ -15,7 +15,7 @@ def normalized_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
-def load_strict(net: nn.Module, state: dict[str, torch.Tensor], path: Path, name: str, hint: str = "") -> None:
+def load_strict(net: nn.Module, state: dict[str, torch.Tensor], path: str | Path, name: str, hint: str = "") -> None:
     """Load ``state`` into ``net`` with strict keys and shapes; ``name`` describes the network."""
     expected = net.state_dict()
     missing = sorted(set(expected) - set(state))

@@ -98,7 +98,7 @@ def cmd_synth_preview(args: argparse.Namespace) -> int:
 def cmd_ship(args: argparse.Namespace) -> int:
     from .ship import ship
 
-    report = ship(args.checkpoint, args.out, args.variant, allow_fp16=not args.fp32)
+    report = ship(args.checkpoints, args.out, args.variant, allow_fp16=not args.fp32)
     print(json.dumps(report, indent=2))
     return 0
 
@@ -144,7 +144,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=cmd_synth_preview)
 
     p = sub.add_parser("ship", help="training checkpoint -> deploy-form weights file (fp16 when at parity)")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoints", nargs="+", help="one, or several of one run to average (training form)")
     p.add_argument("--out", required=True, help="e.g. asymtrack_ros/data/asymtrack_tiny.pth")
     p.add_argument("--variant", choices=sorted(VARIANTS))
     p.add_argument("--fp32", action="store_true", help="keep fp32 weights")
