@@ -37,10 +37,9 @@ def _outputs(net: AsymTrack, template: torch.Tensor, search: torch.Tensor) -> di
 
 
 def averaged_network(checkpoints: list[Path], variant: str | None = None) -> AsymTrack:
-    """The mean of training-form weights, folded: late epochs of one fine-tuning run sit in
-    one basin, and their mean is steadier than any one of them (whose scores on a few real
-    sequences swing by 0.1 from epoch to epoch). Deploy-form files are refused: folding
-    BatchNorm is not linear, so their mean is not the mean network.
+    """The mean of training-form weights, folded (weight averaging of late epochs of one
+    run, whose single checkpoints can differ a lot on real footage). Deploy-form files are
+    refused: folding BatchNorm is not linear, so their mean is not the mean network.
     """
     states, recorded = [], set()
     for path in checkpoints:
@@ -69,6 +68,8 @@ def ship(
     was written and the measured fp16 parity.
     """
     paths = [Path(c) for c in checkpoints]
+    if not paths:
+        raise ValueError("ship needs at least one checkpoint")
     net = load_checkpoint(paths[0], variant) if len(paths) == 1 else averaged_network(paths, variant)
     name = net.variant.name
     state = net.state_dict()
