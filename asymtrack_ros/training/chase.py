@@ -47,7 +47,7 @@ def _speeds(rng: np.random.Generator, low: float, high: float) -> list[tuple[flo
     return [(0.0, rng.uniform(low, high))] + [(float(t), float(rng.uniform(low, high))) for t in times]
 
 
-def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
+def _vehicle_colour(rng: np.random.Generator) -> tuple[int, int, int]:
     hsv = np.uint8([[[rng.integers(0, 180), rng.integers(40, 256), rng.integers(60, 256)]]])
     return tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
 
@@ -57,7 +57,7 @@ def _vehicle(rng: np.random.Generator, name: str, path: Path) -> Actor:
     length = rng.uniform(3.8, 8.0)
     width = rng.uniform(1.7, 2.5)
     height = rng.uniform(1.4, 1.0 + 0.3 * length)
-    return Actor(name, "van", height, width, length, path, color=_colour(rng), number=int(rng.integers(1, 100)))
+    return Actor(name, "van", height, width, length, path, color=_vehicle_colour(rng), number=int(rng.integers(1, 100)))
 
 
 def chase_scenario(rng: np.random.Generator) -> Scenario:
