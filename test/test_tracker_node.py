@@ -330,4 +330,5 @@ def test_latency_bench_runs(tiny_onnx):
     assert result.returncode == 0, result.stdout + result.stderr
     counts = re.search(r"(\d+) sent, (\d+) results", result.stdout)
     assert counts and counts[1] == "20" and int(counts[2]) >= 15, result.stdout
-    assert re.search(r"added by the node .* median +[\d.]+ ms", result.stdout), result.stdout
+    # A difference of two medians over different frames: on a short run it can be negative.
+    assert re.search(r"added by the node .* median +-?[\d.]+ ms", result.stdout), result.stdout
