@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 
 from ..models.asymtrack import AsymTrack, get_variant
 from ..models.asymtrack_blocks import to_nchw
-from ..models.checkpoint import is_deploy_form, load_checkpoint, recorded_variant, state_dict_of
+from ..models.checkpoint import is_deploy_form, network_from_state, recorded_variant, state_dict_of
 from ..models.safe_pickle import CheckpointError, read_checkpoint
 from ..models.unfold import match_batchnorms, unfold
 from .datasets import build_source
@@ -112,7 +112,7 @@ def init_from(net: AsymTrack, path: str | Path) -> bool:
         raise CheckpointError(f"{path}: checkpoint is AsymTrack-{recorded}, training AsymTrack-{net.variant.name}")
     deploy = is_deploy_form(state)
     if deploy:
-        state = unfold(load_checkpoint(path, net.variant.name)).state_dict()
+        state = unfold(network_from_state(state, recorded, net.variant.name, str(path))).state_dict()
     result = net.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith("score_head.")]
     if missing or result.unexpected_keys:
