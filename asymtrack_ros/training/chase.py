@@ -152,9 +152,12 @@ class ChaseSource:
             self._scenes[index] = ChaseScene(np.random.default_rng([self.seed, index]), self.camera)
         return self._scenes[index]
 
-    def sample_pair(self, rng: np.random.Generator, max_gap: int) -> tuple | None:
+    def _target(self, rng: np.random.Generator) -> tuple[ChaseScene, Actor]:
         scene = self.scene(int(rng.integers(self.count)))
-        target = scene.vehicles[int(rng.integers(len(scene.vehicles)))]
+        return scene, scene.vehicles[int(rng.integers(len(scene.vehicles)))]
+
+    def sample_pair(self, rng: np.random.Generator, max_gap: int) -> tuple | None:
+        scene, target = self._target(rng)
         chase = Chase.random(rng)
         gap = int(rng.integers(1, max_gap + 1)) / FRAME_RATE
         t0 = rng.uniform(0.0, max(DURATION - gap, 0.0))
@@ -167,7 +170,6 @@ class ChaseSource:
         return first[0], first[1], second[0], second[1]
 
     def sample_frame(self, rng: np.random.Generator) -> tuple | None:
-        scene = self.scene(int(rng.integers(self.count)))
-        target = scene.vehicles[int(rng.integers(len(scene.vehicles)))]
+        scene, target = self._target(rng)
         got = scene.frame(target, Chase.random(rng), rng.uniform(0.0, DURATION))
         return None if got is None or got[2] < SEARCH_VISIBLE else (got[0], got[1])
