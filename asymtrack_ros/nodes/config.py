@@ -85,8 +85,8 @@ DESCRIPTIONS = {
     "size_update_rate": "share of the predicted size change taken per frame at score 1, (0, 1]; 1: no damping",
     "window_influence": "AsymTrack: weight of the cosine window on the score of a box far from the last, [0, 1]",
     "size_penalty_k": "AsymTrack: score penalty on a re-detection's size and aspect change, >= 0; 0: none",
-    "corner_prior_sigma": "AsymTrack: width of the Gaussian prior on the box corners about the last box's "
-    "while tracking, in target sizes, >= 0; 0: none",
+    "corner_prior_sigma": "AsymTrack: width of the Gaussian prior about the last box's corners that picks each "
+    "corner heatmap's peak while tracking, in target sizes, >= 0; 0: none",
     "size_calibration": "AsymTrack: share of the box size error measured on the selection frame that is removed "
     "from later boxes (log scale), [0, 1]; 0: none",
     "buffer_length": "frames kept with their stamps for stamp-matched initialisation (~1 s of video)",

@@ -35,7 +35,7 @@ class TrackerParams:
     # AsymTrack's plausibility of a regressed box (SEAT applies its published values to its map):
     window_influence: float = 0.46  # weight of the cosine window on the centre's jump, [0, 1]
     size_penalty_k: float = 0.15  # exp(-k (size change x aspect change - 1)) on the score, >= 0
-    corner_prior_sigma: float = 0.5  # AsymTrack: Gaussian prior on the corners while tracking, in target sizes
+    corner_prior_sigma: float = 0.5  # AsymTrack: prior picking the corner peaks while tracking, in target sizes
     size_calibration: float = 0.5  # AsymTrack: share of the size bias measured at init removed (log), [0, 1]
     bgr_input: bool = False  # images are RGB unless this is set (OpenCV frames are BGR)
 
