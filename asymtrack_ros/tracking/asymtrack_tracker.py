@@ -36,9 +36,8 @@ class CornerPosterior:
         # Every cell's 3 x 3 neighbourhood; neighbours past the border repeat the cell itself
         # and are masked out.
         row, col = np.divmod(np.arange(cells), n)
-        offsets = np.arange(-1, 2)
-        nr = (row[:, None, None] + offsets[None, :, None]).repeat(3, axis=2).reshape(cells, 9)
-        nc = (col[:, None, None] + offsets[None, None, :]).repeat(3, axis=1).reshape(cells, 9)
+        d_row, d_col = np.divmod(np.arange(9), 3)
+        nr, nc = row[:, None] + d_row - 1, col[:, None] + d_col - 1
         self._outside = (nr < 0) | (nr >= n) | (nc < 0) | (nc >= n)
         self._near = np.where(self._outside, np.arange(cells)[:, None], nr * n + nc)
         self._near_x, self._near_y = self._gx[self._near], self._gy[self._near]
