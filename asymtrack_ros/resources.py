@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import yaml
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 SHIPPED_MODEL = PACKAGE_DIR / "data" / "asymtrack_tiny.pth"
 MODEL_ENV = "ASYMTRACK_MODEL"
@@ -40,8 +42,6 @@ def config_file(name: str) -> Path:
 
 def read_node_params(path: Path, node: str) -> dict:
     """The ``<node>: ros__parameters:`` section of a ROS params file, flattened to dotted names."""
-    import yaml
-
     from .control.params import flatten
 
     data = yaml.safe_load(Path(path).read_text()) or {}
@@ -53,8 +53,6 @@ def parse_assignment(item: str) -> tuple[str, object]:
     """``name=value`` from a command line, the value read as YAML (numbers, booleans, lists,
     mappings); ``ValueError`` naming the item otherwise.
     """
-    import yaml
-
     name, sep, text = item.partition("=")
     if not sep or not name:
         raise ValueError(f"{item!r} is not key=value")
