@@ -37,6 +37,18 @@ def read_boxes(path: str | Path) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)
 
 
+def read_name_list(names: str | Path | list[str]) -> list[str]:
+    """Sequence names given as a list, or as a file of one name a line (``#`` comments):
+    how a split (e.g. a validation set held out of training) is named in one place.
+    """
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    path = Path(names)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: sequence list not found")
+    return [name for line in path.read_text().splitlines() if (name := line.split("#")[0].strip())]
+
+
 def write_boxes(path: str | Path, boxes: np.ndarray) -> None:
     """One ``x,y,w,h`` line per frame: the format other toolkits read."""
     Path(path).write_text("".join(f"{x:.2f},{y:.2f},{w:.2f},{h:.2f}\n" for x, y, w, h in boxes))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sequences import IMAGE_SUFFIXES, FrameSource, open_frames, read_boxes
+from ..sequences import IMAGE_SUFFIXES, FrameSource, open_frames, read_boxes, read_name_list
 
 
 @dataclass
@@ -54,7 +54,10 @@ def _flags(path: Path) -> np.ndarray:
 
 
 def read_otb(root: str | Path) -> list[Sequence]:
-    """A sequence folder (img/ + groundtruth_rect.txt) or a folder of them."""
+    """A sequence folder (img/ + groundtruth_rect.txt) or a folder of them; ``ROOT@LIST``
+    takes only the sequences a name list file gives (a validation split).
+    """
+    root, _, names = str(root).partition("@")
     root = Path(root)
     folders = (
         [root]
@@ -65,6 +68,12 @@ def read_otb(root: str | Path) -> list[Sequence]:
     )
     if not folders:
         raise ValueError(f"{root}: no OTB sequence (img/ + groundtruth_rect.txt) found")
+    if names:
+        wanted = read_name_list(names)
+        missing = sorted(set(wanted) - {f.name for f in folders})
+        if missing:
+            raise ValueError(f"{root}: sequences of {names} not found: {missing}")
+        folders = [f for f in folders if f.name in wanted]
     out = []
     for f in folders:
         gt_path = f / "groundtruth_rect.txt"
@@ -177,7 +186,7 @@ READERS = {"otb": read_otb, "got10k": read_got10k, "lasot": read_lasot, "uav123"
 
 
 def load_dataset(spec: str) -> list[Sequence]:
-    """``kind:path`` (otb, got10k, lasot, uav123, vot) or ``video:path@x,y,w,h``."""
+    """``kind:path`` (otb, got10k, lasot, uav123, vot), ``otb:path@names.txt`` or ``video:path@x,y,w,h``."""
     kind, _, rest = spec.partition(":")
     if kind == "video":
         path, _, box = rest.rpartition("@")

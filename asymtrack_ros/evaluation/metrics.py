@@ -114,6 +114,37 @@ def score_sequence(pred: np.ndarray, gt: np.ndarray) -> SequenceScores:
     )
 
 
+# Target size buckets: sqrt(w * h) of the ground truth in pixels of a frame scaled to 720
+# lines, so that a 1280x720 drone view and the same view thinned to 480 px wide agree.
+SIZE_BUCKETS: tuple[tuple[str, float, float], ...] = (
+    ("small (<30 px)", 0.0, 30.0),
+    ("medium (30-80 px)", 30.0, 80.0),
+    ("large (>=80 px)", 80.0, float("inf")),
+)
+
+
+def size_at_720(gt: np.ndarray, frame_height: int) -> np.ndarray:
+    return np.sqrt(gt[:, 2] * gt[:, 3]) * (720.0 / frame_height)
+
+
+def ious_by_size(pred: np.ndarray, gt: np.ndarray, frame_height: int) -> dict[str, np.ndarray]:
+    """Per-frame IoU of the valid frames, split by the target's size bucket."""
+    ok = valid_frames(gt)
+    ious = iou(np.nan_to_num(pred[ok], nan=0.0), gt[ok])
+    size = size_at_720(gt[ok], frame_height)
+    return {name: ious[(size >= lo) & (size < hi)] for name, lo, hi in SIZE_BUCKETS}
+
+
+def aggregate_by_size(parts: list[dict[str, np.ndarray]]) -> dict[str, dict[str, float]]:
+    """Success AUC over all frames of each bucket (frames pooled across sequences)."""
+    out = {}
+    for name, _, _ in SIZE_BUCKETS:
+        ious = np.concatenate([p[name] for p in parts]) if parts else np.zeros(0)
+        if len(ious):
+            out[name] = {"auc": float(success_curve(ious).mean()), "frames": int(len(ious))}
+    return out
+
+
 def aggregate(scores: list[SequenceScores]) -> dict[str, float | list[float]]:
     """Mean over sequences of the per-sequence curves and scores (the OTB convention)."""
     success = np.mean([s.success for s in scores], axis=0)

@@ -10,16 +10,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .metrics import CE_THRESHOLDS, IOU_THRESHOLDS, aggregate  # noqa: E402
+from .metrics import CE_THRESHOLDS, IOU_THRESHOLDS, SIZE_BUCKETS, aggregate, aggregate_by_size  # noqa: E402
 
 
 def summarize(scored: dict[str, dict]) -> dict[str, dict]:
-    """Per tracker: the overall figures (mean over sequences) and per-sequence ones."""
+    """Per tracker: the overall figures (mean over sequences), per-sequence ones and success
+    AUC by target size (frames pooled).
+    """
     out = {}
     for tracker, entry in scored.items():
         overall = aggregate(entry["curves"])
         overall.update(median_ms=entry["median_ms"], fps_end_to_end=entry["fps_end_to_end"])
-        out[tracker] = {"overall": overall, "sequences": entry["sequences"]}
+        by_size = aggregate_by_size(entry.get("by_size", []))
+        out[tracker] = {"overall": overall, "sequences": entry["sequences"], "by_size": by_size}
     return out
 
 
@@ -42,6 +45,15 @@ def markdown_table(summary: dict[str, dict]) -> str:
     for name, s in ranked:
         cells = [f"{s['sequences'][q]['auc']:.3f}" if q in s["sequences"] else "-" for q in seqs]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    buckets = [b for b, _, _ in SIZE_BUCKETS if any(b in s.get("by_size", {}) for s in summary.values())]
+    if buckets:
+        lines += ["", "Success AUC by target size (sqrt(w*h) in a 720-line frame; frames pooled):", ""]
+        lines.append("| tracker | " + " | ".join(buckets) + " |")
+        lines.append("|---|" + "---|" * len(buckets))
+        for name, s in ranked:
+            sizes = s.get("by_size", {})
+            cells = [f"{sizes[b]['auc']:.3f} ({sizes[b]['frames']})" if b in sizes else "-" for b in buckets]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from ..sequences import read_boxes, write_boxes
 from .datasets import Sequence
-from .metrics import score_sequence, valid_frames
+from .metrics import ious_by_size, score_sequence, valid_frames
 from .trackers import make_tracker
 
 
@@ -68,14 +68,21 @@ def run_all(
         return [f.result() for f in tqdm(futures, unit="run")]
 
 
+def frame_height(seq: Sequence) -> int:
+    """Height of the sequence's first frame (target sizes are judged against it)."""
+    first = next(iter(seq.frames))
+    return int(first.shape[0])
+
+
 def score_results(results_dir: str | Path, sequences: list[Sequence]) -> dict[str, dict]:
     """Re-score every tracker folder under ``results_dir`` against the ground truth; trackers
     are named as they named themselves when run (folder names are file-system safe).
     """
     results_dir = Path(results_dir)
     report: dict[str, dict] = {}
+    heights: dict[str, int] = {}
     for folder in sorted(p for p in results_dir.iterdir() if p.is_dir()):
-        per_seq, times, walls, frames, name = {}, [], 0.0, 0, folder.name
+        per_seq, by_size, times, walls, frames, name = {}, [], [], 0.0, 0, folder.name
         for seq in sequences:
             path = folder / f"{seq.name}.txt"
             if not path.is_file() or valid_frames(seq.groundtruth).sum() < 2:
@@ -84,6 +91,9 @@ def score_results(results_dir: str | Path, sequences: list[Sequence]) -> dict[st
             if len(pred) != len(seq.groundtruth):
                 raise ValueError(f"{path}: {len(pred)} boxes for {len(seq.groundtruth)} frames")
             per_seq[seq.name] = score_sequence(pred, seq.groundtruth)
+            if seq.name not in heights:
+                heights[seq.name] = frame_height(seq)
+            by_size.append(ious_by_size(pred, seq.groundtruth, heights[seq.name]))
             timing = folder / f"{seq.name}_time.json"
             if timing.is_file():
                 rec = json.loads(timing.read_text())
@@ -95,6 +105,7 @@ def score_results(results_dir: str | Path, sequences: list[Sequence]) -> dict[st
             report[name] = {
                 "sequences": {k: v.summary() for k, v in per_seq.items()},
                 "curves": [v for v in per_seq.values()],
+                "by_size": by_size,
                 "median_ms": float(np.median(times)) if times else float("nan"),
                 "fps_end_to_end": frames / walls if walls else float("nan"),
             }

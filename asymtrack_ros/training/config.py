@@ -36,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
         "grayscale": 0.05,
         "flip": 0.5,
         "brightness": 0.2,
+        "low_res": 0.0,  # share of pairs re-sampled as small targets (see pairs.Augment)
+        "low_res_px": [8.0, 32.0],  # their size range, source pixels across
     },
     "model": {
         "score_head": True,
@@ -160,6 +162,13 @@ def validate(cfg: dict) -> None:
     sources = cfg["data"]["sources"]
     if not isinstance(sources, list) or not sources or not all(isinstance(s, dict) and "type" in s for s in sources):
         raise ConfigError("data.sources must be a non-empty list of mappings with a 'type'")
+    a = cfg["augment"]
+    px = a["low_res_px"]
+    if not 0.0 <= a["low_res"] <= 1.0:
+        raise ConfigError("augment.low_res must be a probability in [0, 1]")
+    numbers = isinstance(px, list) and len(px) == 2 and all(isinstance(v, (int, float)) for v in px)
+    if not (numbers and 1 <= px[0] <= px[1]):
+        raise ConfigError(f"augment.low_res_px must be [low, high] pixels with 1 <= low <= high, got {px!r}")
     o = cfg["optim"]
     if o["batch_size"] < 1 or o["epochs"] < 1 or o["lr"] <= 0:
         raise ConfigError("optim.batch_size and optim.epochs must be >= 1 and optim.lr > 0")

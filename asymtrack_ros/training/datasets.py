@@ -27,7 +27,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from ..sequences import IMAGE_SUFFIXES, read_boxes
+from ..sequences import IMAGE_SUFFIXES, read_boxes, read_name_list
 from .geometry import crop_patch
 
 log = logging.getLogger(__name__)
@@ -149,8 +149,9 @@ def _require_dir(path: Path, what: str) -> Path:
 
 
 def _refuse_evaluation_set(root: Path) -> None:
-    root = root.resolve()
-    if root == EVALUATION_SET or EVALUATION_SET in root.parents or root in EVALUATION_SET.parents:
+    """Both sides resolved: a data folder or ``shared`` itself may be reached through a link."""
+    root, held_out = root.resolve(), EVALUATION_SET.resolve()
+    if root == held_out or held_out in root.parents or root in held_out.parents:
         raise ValueError(f"{root}: holds the package's evaluation sequences; never train or validate on them")
 
 
@@ -283,11 +284,18 @@ class TrackingNet(Source):
 
 
 class Otb(_SequenceFolders):
+    """OTB-style folders; ``exclude`` (names, or a file of them) holds a validation split out."""
+
     name = "otb"
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, exclude: str | Path | list[str] = ()) -> None:
         root = _require_dir(Path(root), "OTB-style sequences")
         folders = sorted(p for p in root.iterdir() if (p / "groundtruth_rect.txt").is_file())
+        held_out = set(read_name_list(list(exclude) if isinstance(exclude, tuple) else exclude))
+        unknown = held_out - {p.name for p in folders}
+        if unknown:
+            raise ValueError(f"{root}: excluded sequences not found: {sorted(unknown)}")
+        folders = [p for p in folders if p.name not in held_out]
         if not folders:
             raise FileNotFoundError(f"{root}: no sequence folders with groundtruth_rect.txt inside")
         super().__init__(folders)

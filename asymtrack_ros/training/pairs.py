@@ -35,6 +35,19 @@ class Augment:
     grayscale: float = 0.05  # joint: template and search together
     flip: float = 0.5  # per crop, as the reference's joint-then-per-image flips amount to
     brightness: float = 0.2  # per crop: pixel values times U(1 - b, 1 + b)
+    # Small targets: with this probability the pair is re-sampled as if the target were
+    # U(low_res_px) pixels across in its frames (a far drone's view): both crops are taken
+    # down to that resolution and back up, as the tracker's crops of such a target are.
+    low_res: float = 0.0
+    low_res_px: tuple[float, float] = (8.0, 32.0)
+
+
+def _resample(patch: np.ndarray, pixels: int) -> np.ndarray:
+    """``patch`` as seen through ``pixels`` x ``pixels`` source pixels."""
+    if pixels >= patch.shape[0]:
+        return patch
+    small = cv2.resize(patch, (pixels, pixels), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, patch.shape[1::-1], interpolation=cv2.INTER_LINEAR)
 
 
 def _colour(rng: np.random.Generator, patch: np.ndarray, gray: bool, brightness: float) -> np.ndarray:
@@ -64,6 +77,12 @@ def make_pair(
         return None
     template = template_frame.crop(*box_center(tb), t_side, variant.template_size)
     search = search_frame.crop(s_cx, s_cy, s_side, variant.search_size)
+    if aug.low_res and rng.random() < aug.low_res:
+        # crop sides scale with the target: side / size is the crop's factor of it
+        size = float(np.sqrt(search_box[2] * search_box[3]))
+        scale = min(1.0, rng.uniform(*aug.low_res_px) / max(size, 1e-6))
+        template = _resample(template, max(4, round(t_side * scale)))
+        search = _resample(search, max(4, round(s_side * scale)))
     gray = rng.random() < aug.grayscale
     template = _colour(rng, template, gray, aug.brightness)
     search = _colour(rng, search, gray, aug.brightness)
