@@ -160,12 +160,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation.datasets import load_dataset
     from .evaluation.report import summarize, write_report
     from .evaluation.runner import run_all, score_results
+    from .evaluation.trackers import tracker_params
+    from .resources import parse_assignment
 
     out = Path(args.out)
+    params = dict(parse_assignment(item) for item in args.tracker_param)
+    tracker_params(params)  # refused here, before any run
     sequences = [s for spec in args.dataset for s in load_dataset(spec)]
     results = out / "results"
     if not args.rescore:
-        run_all(args.tracker, sequences, results, args.workers)
+        run_all(args.tracker, sequences, results, args.workers, params)
     print(write_report(summarize(score_results(results, sequences)), out))
     print(f"report: {out / 'report.md'}, {out / 'report.json'}, {out / 'success.png'}, {out / 'precision.png'}")
     return 0
@@ -213,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="report folder; results/<tracker>/<seq>.txt inside")
     p.add_argument("--workers", type=int, default=1, help="parallel runs (per-frame times then share cores)")
     p.add_argument("--rescore", action="store_true", help="score the saved results without running")
+    p.add_argument(
+        "--tracker-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter of this package's trackers (TrackerParams name; repeatable)",
+    )
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="latency of the search step, cached vs recomputed template")

@@ -111,3 +111,22 @@ def test_low_res_pairs_look_like_far_targets_and_keep_their_box() -> None:
 def test_bad_small_target_and_teacher_settings_are_refused(override: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         load_config(REPO / "config" / "train_tiny_cpu_real.yaml", [override])
+
+
+def test_eval_takes_tracker_parameters_and_refuses_unknown_ones(tmp_path: Path, tiny_onnx: Path) -> None:
+    from asymtrack_ros.cli import main
+    from asymtrack_ros.sequences import read_boxes
+
+    seq = tmp_path / "data" / "Crossing"
+    (seq / "img").mkdir(parents=True)
+    for f in sorted((SEQUENCES / "Crossing" / "img").iterdir())[:6]:
+        (seq / "img" / f.name).symlink_to(f)
+    gt = (SEQUENCES / "Crossing" / "groundtruth_rect.txt").read_text().splitlines()[:6]
+    (seq / "groundtruth_rect.txt").write_text("\n".join(gt) + "\n")
+    args = ["eval", "--dataset", f"otb:{seq.parent}", "--tracker", f"asymtrack:{tiny_onnx}"]
+    wide = ["--tracker-param", "min_box_size=60", "--tracker-param", "lost_threshold=0"]  # every box taken
+    assert main([*args, "--out", str(tmp_path / "wide"), *wide]) == 0
+    boxes = read_boxes(next((tmp_path / "wide" / "results").glob("*/Crossing.txt")))
+    assert (boxes[1:, 2:] >= 60 - 1e-6).all()  # the initial box is the ground truth's, 17 px wide
+    assert main([*args, "--out", str(tmp_path / "bad"), "--tracker-param", "no_such_parameter=1"]) == 2
+    assert not (tmp_path / "bad" / "results").exists()

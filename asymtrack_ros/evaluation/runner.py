@@ -32,9 +32,9 @@ class RunRecord:
     wall_s: float  # whole loop including frame decoding
 
 
-def run_one(tracker_spec: str, seq: Sequence, out_dir: str) -> RunRecord:
+def run_one(tracker_spec: str, seq: Sequence, out_dir: str, params: dict | None = None) -> RunRecord:
     """One tracker on one sequence; writes ``<out>/<tracker>/<seq>.txt`` and timing JSON."""
-    tracker = make_tracker(tracker_spec)
+    tracker = make_tracker(tracker_spec, params)
     boxes, times = [], []
     start = time.perf_counter()
     for i, frame in enumerate(seq.frames):
@@ -55,12 +55,17 @@ def run_one(tracker_spec: str, seq: Sequence, out_dir: str) -> RunRecord:
 
 
 def run_all(
-    tracker_specs: list[str], sequences: list[Sequence], out_dir: str | Path, workers: int = 1
+    tracker_specs: list[str],
+    sequences: list[Sequence],
+    out_dir: str | Path,
+    workers: int = 1,
+    params: dict | None = None,
 ) -> list[RunRecord]:
     """Every tracker on every sequence; ``workers`` > 1 runs jobs in parallel processes
-    (faster, but then the per-frame times share the cores).
+    (faster, but then the per-frame times share the cores). ``params`` override the
+    package trackers' parameters.
     """
-    jobs = [(t, seq, str(out_dir)) for seq in sequences for t in tracker_specs]
+    jobs = [(t, seq, str(out_dir), params) for seq in sequences for t in tracker_specs]
     if workers <= 1:
         return [run_one(*job) for job in tqdm(jobs, unit="run")]
     with ProcessPoolExecutor(workers) as pool:

@@ -22,14 +22,15 @@ class BoxTracker(Protocol):
 class PackageTracker:
     """Trackers of this package (any model family and engine)."""
 
-    def __init__(self, model: str | None, engine: str = "auto", providers: str = "cpu") -> None:
+    def __init__(
+        self, model: str | None, engine: str = "auto", providers: str = "cpu", params: dict | None = None
+    ) -> None:
         from ..engines.factory import create_tracker, load_engine
-        from ..tracking.tracker import TrackerParams
 
         self._engine = load_engine(model, engine, providers=providers.split(","))
         spec = self._engine.spec
         self.name = f"{spec.family}-{spec.variant}" + (f" ({Path(model).stem})" if model else "")
-        self._tracker = create_tracker(self._engine, TrackerParams(bgr_input=True))
+        self._tracker = create_tracker(self._engine, tracker_params(params))
 
     def init(self, frame: np.ndarray, box: tuple[float, ...]) -> None:
         self._tracker.init(frame, box)
@@ -84,16 +85,27 @@ def _vit(spec: str):
     return lambda: _require("TrackerVit").create(params)
 
 
-def make_tracker(spec: str) -> BoxTracker:
+def tracker_params(overrides: dict | None = None):
+    """The tracker's defaults with ``overrides`` (``TrackerParams`` names); BGR frames."""
+    from ..tracking.tracker import TrackerParams
+
+    try:
+        return TrackerParams(**{**(overrides or {}), "bgr_input": True})
+    except TypeError as err:  # a name TrackerParams does not have
+        raise ValueError(f"unknown tracker parameter: {err}") from None
+
+
+def make_tracker(spec: str, params: dict | None = None) -> BoxTracker:
     """``asymtrack[:MODEL[:ENGINE]]``, ``seat:MODEL[:ENGINE]``, ``csrt``, ``kcf``, ``mil``,
-    ``nano:BACKBONE,NECKHEAD`` or ``vit:NET.onnx``. Built inside each worker process (engines do not pickle).
+    ``nano:BACKBONE,NECKHEAD`` or ``vit:NET.onnx``; ``params`` override this package's
+    trackers' parameters. Built inside each worker process (engines do not pickle).
     """
     kind, _, rest = spec.partition(":")
     if kind in ("asymtrack", "seat"):
         model, _, engine = rest.partition(":")
         if kind == "seat" and not model:
             raise ValueError("seat needs a model: seat:CHECKPOINT_OR_EXPORTED_DIR[:ENGINE]")
-        return PackageTracker(model or None, engine or "auto")
+        return PackageTracker(model or None, engine or "auto", params=params)
     if kind in ("csrt", "kcf", "mil"):
         cls = _require({"csrt": "TrackerCSRT", "kcf": "TrackerKCF", "mil": "TrackerMIL"}[kind])
         return OpenCVTracker(kind.upper(), cls.create)
