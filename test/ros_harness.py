@@ -1,5 +1,6 @@
 """Helpers for node tests: the installed node executable as a subprocess, and an
-in-process rclpy node that feeds it and collects what it publishes. Waits are bounded.
+in-process rclpy node that feeds it and collects what it publishes. Waits are bounded,
+by deadlines that only a thing that never happens reaches: the tests share a busy machine.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from std_msgs.msg import Header
 from asymtrack_ros.msg import TargetSelection, TrackedObject
 
 FRAME_PERIOD_NS = 33_333_333
+WAIT_S = 60.0  # for something that must happen: generous, so that load never fails a test
+START_S = 120.0  # for a node to start (imports, model loading) on a busy machine
 _stamps = itertools.count(1)
 
 
@@ -68,7 +71,7 @@ class NodeProcess:
     def wait(self, timeout: float) -> int:
         return self.proc.wait(timeout=timeout)
 
-    def stop(self, timeout: float = 10.0) -> int:
+    def stop(self, timeout: float = WAIT_S) -> int:
         if self.alive():
             self.proc.send_signal(signal.SIGINT)
             try:
@@ -140,6 +143,7 @@ class Harness:
         self.click_pub = self.node.create_publisher(Point, "image_mouse_left", 10)
         self.tracked: list[tuple[float, TrackedObject]] = []  # (receipt time, message)
         self.diagnostics: list[dict[str, str]] = []
+        self.diag_stamps: list[int] = []  # their header stamps, on the node's clock [ns]
         self.debug: list[Image] = []
         self.node.create_subscription(TrackedObject, "tracked_object", self._on_tracked, 100)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
@@ -152,6 +156,7 @@ class Harness:
         for status in msg.status:
             if status.name == self._diag_name:
                 self.diagnostics.append({kv.key: kv.value for kv in status.values})
+                self.diag_stamps.append(stamp_ns(msg.header.stamp))
 
     def subscribe_debug(self) -> None:
         self.node.create_subscription(Image, "debug_image", self.debug.append, 1)
@@ -167,7 +172,7 @@ class Harness:
         while time.monotonic() < deadline:
             self.executor.spin_once(timeout_sec=0.01)
 
-    def wait_connected(self, timeout: float = 30.0) -> None:
+    def wait_connected(self, timeout: float = START_S) -> None:
         self.spin_until(
             lambda: (
                 self.image_pub.get_subscription_count() > 0
@@ -186,7 +191,7 @@ class Harness:
                 return out
         return None
 
-    def prime(self, make_frame: Callable[[], Any], timeout: float = 30.0) -> None:
+    def prime(self, make_frame: Callable[[], Any], timeout: float = START_S) -> None:
         """Send frames until one comes back: a best-effort reader drops what arrives before
         it has matched the writer, so the first frames after start-up may be lost.
         """
@@ -198,7 +203,7 @@ class Harness:
             self.image_pub.publish(sent[-1])
             self.spin_for(0.3)
 
-    def send(self, msg: Any, timeout: float = 10.0, expect: bool = True) -> TrackedObject | None:
+    def send(self, msg: Any, timeout: float = WAIT_S, expect: bool = True) -> TrackedObject | None:
         """Publish a frame and wait for its TrackedObject (``expect``) or just spin a little."""
         self.image_pub.publish(msg)
         if not expect:
@@ -208,20 +213,33 @@ class Harness:
         return self.result_for(msg)
 
     def feed_until(self, frames: list[np.ndarray], make: Callable[[np.ndarray], Any], done: Callable, what: str):
-        """Send frames (cycling) one at a time until ``done(result)``; returns the results."""
+        """Send frames (cycling) one at a time until ``done(result)``; returns the results.
+        Bounded by time, not by a number of frames: a loaded node may apply a selection late.
+        """
         results = []
-        for frame in itertools.islice(itertools.cycle(frames), 60):
+        deadline = time.monotonic() + WAIT_S
+        for frame in itertools.cycle(frames):
             result = self.send(make(frame))
             results.append(result)
             if done(result):
                 return results
-        raise AssertionError(f"no frame gave {what}; states {[r.state for r in results]}")
+            if time.monotonic() > deadline:
+                states = [r.state for r in results[-20:]]
+                raise AssertionError(f"no frame gave {what} within {WAIT_S} s; last states {states}")
 
-    def latest_diag(self, done: Callable[[dict[str, str]], bool], timeout: float = 5.0, fresh: bool = False):
-        """The newest diagnostics values once ``done`` holds (``fresh``: published from now on)."""
-        if fresh:
-            self.diagnostics.clear()
-        self.spin_until(lambda: bool(self.diagnostics) and done(self.diagnostics[-1]), timeout, "diagnostics")
+    def latest_diag(self, done: Callable[[dict[str, str]], bool], timeout: float = WAIT_S, fresh: bool = False):
+        """The newest diagnostics values once ``done`` holds. ``fresh``: counters read after now,
+        i.e. from the second message stamped from now on (the node's timer callbacks run one
+        after another, so that one read them after the first was stamped); a message merely
+        received from now on may have waited in a queue.
+        """
+        since = self.node.get_clock().now().nanoseconds if fresh else -1
+        needed = 2 if fresh else 1
+
+        def ready() -> bool:
+            return sum(s >= since for s in self.diag_stamps) >= needed and done(self.diagnostics[-1])
+
+        self.spin_until(ready, timeout, "diagnostics")
         return self.diagnostics[-1]
 
     def close(self) -> None:

@@ -4,6 +4,8 @@ driven by an in-process node with frames of a real sequence and selections.
 The fixture model has random weights, so boxes are meaningless here; what is checked is
 the node's contract: one TrackedObject per processed frame with that frame's header,
 states, target ids, stamp-matched initialisation, dropping under load, robustness.
+Behaviour only, never speed: how many frames a flood leaves unprocessed depends on the
+machine's load, so floods are checked by accounting for every frame.
 """
 
 from __future__ import annotations
@@ -21,7 +23,17 @@ import numpy as np
 import pytest
 from conftest import ASYM_FIXTURES, SEQUENCES
 from geometry_msgs.msg import Point
-from ros_harness import Harness, NodeProcess, compressed_msg, image_msg, params_file, selection, stamp_ns
+from ros_harness import (
+    START_S,
+    WAIT_S,
+    Harness,
+    NodeProcess,
+    compressed_msg,
+    image_msg,
+    params_file,
+    selection,
+    stamp_ns,
+)
 
 from asymtrack_ros.msg import TargetSelection, TrackedObject
 
@@ -29,7 +41,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:module 'sre_:DeprecationWarning"
 
 IDLE, TRACKING, LOST = TrackedObject.IDLE, TrackedObject.TRACKING, TrackedObject.LOST
 BOX, POINT, STOP = TargetSelection.SELECT_BOX, TargetSelection.SELECT_POINT, TargetSelection.STOP
-START_TIMEOUT_S = 60.0
+COUNTERS = ("frames_received", "frames_processed", "frames_dropped", "inputs_rejected")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +67,7 @@ def connect(context, node: NodeProcess, namespace: str, compressed: bool = False
     try:
         harness.spin_until(
             lambda: not node.alive() or harness.node.count_publishers(f"{namespace}/tracked_object") > 0,
-            START_TIMEOUT_S,
+            START_S,
             "the node to start",
         )
         assert node.alive(), f"node exited:\n{node.output()}"
@@ -102,7 +114,7 @@ def test_one_result_per_frame_and_states(raw, frames):
         assert out.header.frame_id == "camera_optical_frame"
         assert out.state == IDLE and (out.x, out.y, out.width, out.height, out.score) == (0, 0, 0, 0, 0)
         assert (out.image_width, out.image_height) == (360, 240)
-        assert 0 < out.latency_ms < 1000
+        assert math.isfinite(out.latency_ms) and out.latency_ms > 0
     results = [out for _, out in h.tracked if stamp_ns(out.header.stamp) >= stamp_ns(sent[0].header.stamp)]
     assert [stamp_ns(r.header.stamp) for r in results] == [stamp_ns(m.header.stamp) for m in sent]
     target = results[-1].target_id
@@ -177,26 +189,31 @@ def test_encodings_and_row_padding(raw, frames, encoding):
 def test_debug_image_on_demand(raw, frames):
     h, _ = raw
     h.subscribe_debug()
-    h.spin_until(lambda: h.node.count_subscribers(f"{h.namespace}/debug_image") > 0, 10, "debug subscription")
-    for _ in range(50):
-        sent = image_msg(frames[0])
-        h.send(sent)
+    h.spin_until(lambda: h.node.count_subscribers(f"{h.namespace}/debug_image") > 0, WAIT_S, "debug subscription")
+    deadline = time.monotonic() + WAIT_S
+    while not h.debug:  # until the node has matched the subscription: it draws only for a subscriber
+        assert time.monotonic() < deadline, f"no debug_image within {WAIT_S} s"
+        h.send(image_msg(frames[0]))
         h.spin_for(0.05)
-        if h.debug:
-            break
-    assert h.debug, "no debug_image"
+    sent = image_msg(frames[0])
+    h.send(sent)
+    h.spin_until(lambda: h.debug[-1].header.stamp == sent.header.stamp, WAIT_S, "the frame's debug_image")
     debug = h.debug[-1]
-    assert debug.header.stamp == sent.header.stamp
     assert debug.encoding == "bgr8" and (debug.width, debug.height, debug.step) == (360, 240, 360 * 3)
     assert len(debug.data) == 360 * 240 * 3
 
 
-def test_flood_drops_frames_with_bounded_latency(raw, frames):
+def test_flood_accounts_for_every_frame(raw, frames):
+    """Frames faster than the model: each frame the node receives gets one result or is dropped
+    as stale, results come once each and in order, latencies are reported. How many are dropped
+    (and, best effort, lost in transport) depends on the machine's load: not checked.
+    """
     h, _ = raw
     make_idle(h, frames)
     h.select_pub.publish(selection(BOX, 205, 151, 17, 50))
     h.feed_until(frames, image_msg, lambda r: r.state == TRACKING, "TRACKING")
-    before = len(h.tracked)
+    before = h.latest_diag(lambda d: True, fresh=True)  # idle: every frame sent so far has its result
+    first = len(h.tracked)
     msgs = [image_msg(frames[i % len(frames)]) for i in range(300)]
     sent_at = {}
     start = time.monotonic()
@@ -205,16 +222,26 @@ def test_flood_drops_frames_with_bounded_latency(raw, frames):
             h.executor.spin_once(timeout_sec=0)
         sent_at[stamp_ns(msg.header.stamp)] = time.monotonic()
         h.image_pub.publish(msg)
-    h.spin_until(lambda: h.result_for(msgs[-1]) is not None, 5, "the last frame's result")
-    results = [(t, m) for t, m in h.tracked[before:] if stamp_ns(m.header.stamp) in sent_at]
+    # The last frame is never dropped as stale (nothing replaces it) nor lost (the newest is kept).
+    h.spin_until(lambda: h.result_for(msgs[-1]) is not None, WAIT_S, "the last frame's result")
+    after = h.latest_diag(lambda d: True, fresh=True)
+    count = {name: int(after[name]) - int(before[name]) for name in COUNTERS}
+    received, processed = count["frames_received"], count["frames_processed"]
+    assert 1 <= received <= len(msgs), count
+    assert processed + count["frames_dropped"] + count["inputs_rejected"] == received, count
+    assert count["inputs_rejected"] == 0, count
+
+    results = [(t, m) for t, m in h.tracked[first:] if stamp_ns(m.header.stamp) in sent_at]
     stamps = [stamp_ns(m.header.stamp) for _, m in results]
-    assert 10 <= len(results) < len(msgs), f"{len(results)} results for {len(msgs)} frames"
     assert stamps == sorted(set(stamps))  # each frame at most once, in order
-    end_to_end_ms = [(t - sent_at[stamp_ns(m.header.stamp)]) * 1e3 for t, m in results]
-    assert max(m.latency_ms for _, m in results) < 250
-    assert float(np.median(end_to_end_ms)) < 100, f"median end-to-end latency {np.median(end_to_end_ms):.1f} ms"
-    diag = h.latest_diag(lambda d: int(d["frames_dropped"]) > 0 and int(d["frames_processed"]) > 0)
-    assert float(diag["engine_ms_median"]) > 0 and diag["engine"] == "onnxruntime"
+    assert 1 <= len(results) <= processed and stamps[-1] == stamp_ns(msgs[-1].header.stamp)
+    assert all(m.state in (TRACKING, LOST) for _, m in results)
+    for t, m in results:
+        end_to_end_ms = (t - sent_at[stamp_ns(m.header.stamp)]) * 1e3
+        assert math.isfinite(m.latency_ms) and 0 < m.latency_ms <= end_to_end_ms
+    for key in ("engine_ms_median", "engine_ms_p90", "latency_ms_median", "latency_ms_p90"):
+        assert math.isfinite(float(after[key])) and float(after[key]) > 0, (key, after[key])
+    assert after["engine"] == "onnxruntime"
     make_idle(h, frames)
 
 
@@ -266,7 +293,7 @@ def test_malformed_input_is_ignored(raw, frames):
         out = h.send(image_msg(f))
         assert out.target_id == good.target_id and out.state in (TRACKING, LOST)
     expected = rejected + len(bad_images) + len(bad_selections) + 2
-    diag = h.latest_diag(lambda d: int(d["inputs_rejected"]) >= expected, timeout=5)
+    diag = h.latest_diag(lambda d: int(d["inputs_rejected"]) >= expected)
     assert int(diag["inputs_rejected"]) == expected
     make_idle(h, frames)
     log = node.output()
@@ -282,7 +309,7 @@ def test_compressed_input(context, tmp_path, frames):
     h = connect(context, node, namespace, compressed=True, prime=False)
     try:
         h.select_pub.publish(selection(BOX, 205, 151, 17, 50))  # before any frame: ignored
-        diag = h.latest_diag(lambda d: d["inputs_rejected"] == "1", timeout=10)
+        diag = h.latest_diag(lambda d: d["inputs_rejected"] == "1")
         assert diag["frames_received"] == "0" and diag["target_id"] == "0"
         h.prime(lambda: compressed_msg(frames[0]))
         out = h.send(compressed_msg(frames[0]))
@@ -315,20 +342,44 @@ def test_compressed_input(context, tmp_path, frames):
 def test_bad_parameters_exit_clearly(tmp_path, tiny_onnx, overrides, code, message):
     node = start_node(tmp_path, "/asym_bad", {"model_path": str(tiny_onnx), **overrides})
     try:
-        assert node.wait(timeout=30) == code
+        assert node.wait(timeout=START_S) == code
     finally:
         node.stop()
     log = node.output()
     assert message in log and "FATAL" in log and "Traceback" not in log, log
 
 
-def test_latency_bench_runs(tiny_onnx):
-    """The benchmark module (run for the reported figures) still works end to end."""
+def test_latency_bench_accounts_for_every_frame(tiny_onnx):
+    """The benchmark module (run for the reported figures) works end to end and accounts for
+    every frame it publishes. Reliable images with queues that hold the whole loop: none may be
+    lost between the processes. How many get a result, and how fast, is the machine's business.
+    """
+    timed = 20
     cmd = [sys.executable, "-m", "asymtrack_ros.nodes.latency_bench", "--model", str(tiny_onnx), "--threads", "1"]
-    cmd += ["--frames", "20", "--rate", "20", "--width", "320", "--height", "240"]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    counts = re.search(r"(\d+) sent, (\d+) results", result.stdout)
-    assert counts and counts[1] == "20" and int(counts[2]) >= 15, result.stdout
+    cmd += ["--qos", "reliable", "--frames", str(timed), "--rate", "20", "--width", "320", "--height", "240"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    accounting = re.search(
+        r"frames: (\d+) published, (\d+) received by the node, (\d+) results, (\d+) dropped as stale, "
+        r"(\d+) rejected, (-?\d+) lost in transport",
+        out,
+    )
+    assert accounting, out
+    published, received, results, dropped, rejected, lost = (int(v) for v in accounting.groups())
+    assert published == timed + 10, out  # the timed frames after the ten that settle the pipeline
+    assert received == published and lost == 0, out
+    assert results + dropped + rejected == received and results >= 1, out
+    counted = re.search(r"latency over the (\d+) results of the last (\d+) frames", out)
+    assert counted and int(counted[2]) == timed and 1 <= int(counted[1]) <= results, out
+
+    def figures(label: str) -> tuple[float, float]:
+        found = re.search(rf"{label}.*: +median +(-?\d+\.\d+) ms +p90 +(-?\d+\.\d+) ms", out)
+        assert found, f"no {label!r} line:\n{out}"
+        return float(found[1]), float(found[2])
+
+    for label in ("end-to-end", "node latency_ms", "engine", "of which DDS transport"):
+        assert all(math.isfinite(v) and v >= 0 for v in figures(label)), (label, out)
+    assert min(figures("engine")) > 0, out
     # A difference of two medians over different frames: on a short run it can be negative.
-    assert re.search(r"added by the node .* median +-?[\d.]+ ms", result.stdout), result.stdout
+    assert all(math.isfinite(v) for v in figures("added by the node")), out
