@@ -30,7 +30,7 @@ from follow_harness import params_file as follow_params_file
 from geometry_msgs.msg import Point
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_harness import image_msg, params_file, stamp_ns
+from ros_harness import START_S, WAIT_S, image_msg, params_file, stamp_ns
 from sensor_msgs.msg import Image
 from visualization_msgs.msg import Marker
 
@@ -45,7 +45,7 @@ CHROMIUM_FLAGS = [
 ]
 TOKEN = "t0k-e2e"
 FEED_HZ = 10.0
-START_TIMEOUT_S = 60.0
+WAIT_MS = WAIT_S * 1000  # Playwright's unit: waits for what must happen, generous on a busy machine
 BOX = (205, 151, 17, 50)  # the pedestrian in Crossing (360x240), pixels
 IMAGE_W, IMAGE_H = 360, 240
 
@@ -134,7 +134,7 @@ def system(context, tiny_onnx, tmp_path_factory):
     op.start()
     try:
         port = None
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + START_S
         while port is None or not op.tracked:
             for name, proc in procs.items():
                 assert proc.alive(), f"{name} exited:\n{proc.output()}"
@@ -156,9 +156,11 @@ def launch_browser(playwright: Any, profile: Path, **options: Any):
     """The distribution's Chromium with a fresh profile (never a downloaded browser)."""
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: `make setup` installs the chromium package"
     options = {"viewport": {"width": 1100, "height": 700}, "device_scale_factor": 1, **options}
-    return playwright.chromium.launch_persistent_context(
+    browser = playwright.chromium.launch_persistent_context(
         str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS, **options
     )
+    browser.set_default_timeout(WAIT_MS)  # page loads, clicks, taps on a busy machine
+    return browser
 
 
 def text(page: Any, selector: str) -> str:
@@ -176,8 +178,8 @@ def test_page_drag_track_follow_stop(system):
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}")
             assert "token" not in page.url  # taken out of the address bar
-            page.wait_for_selector("#video[data-stamp]", timeout=30_000)
-            sync_api.expect(page.locator("#state")).to_have_text("IDLE", timeout=15_000)
+            page.wait_for_selector("#video[data-stamp]", timeout=WAIT_MS)
+            sync_api.expect(page.locator("#state")).to_have_text("IDLE", timeout=WAIT_MS)
             page.screenshot(path=str(shots / "1_idle.png"))
 
             # Drag a box over the pedestrian: the frame freezes from press to release.
@@ -195,7 +197,7 @@ def test_page_drag_track_follow_stop(system):
             assert page.locator("#video").get_attribute("data-stamp") == pressed_on  # frozen
             page.screenshot(path=str(shots / "2_dragging.png"))
             page.mouse.up()
-            op.wait(lambda: len(op.selections) > n_sel, 10, "the TargetSelection")
+            op.wait(lambda: len(op.selections) > n_sel, WAIT_S, "the TargetSelection")
             sel = op.selections[-1]
             sec, nanosec = (int(v) for v in pressed_on.split("."))
             assert (sel.header.stamp.sec, sel.header.stamp.nanosec) == (sec, nanosec)
@@ -204,8 +206,8 @@ def test_page_drag_track_follow_stop(system):
             expected = (BOX[0] / IMAGE_W, BOX[1] / IMAGE_H, BOX[2] / IMAGE_W, BOX[3] / IMAGE_H)
             assert (sel.x, sel.y, sel.width, sel.height) == pytest.approx(expected, abs=0.01)
 
-            sync_api.expect(page.locator("#state")).to_have_text("TRACKING", timeout=15_000)
-            sync_api.expect(page.locator("#fps")).not_to_have_text("\u2013", timeout=10_000)
+            sync_api.expect(page.locator("#state")).to_have_text("TRACKING", timeout=WAIT_MS)
+            sync_api.expect(page.locator("#fps")).not_to_have_text("\u2013", timeout=WAIT_MS)
             with op.lock:
                 tracked = list(op.tracked)
             assert tracked[-1].state == TrackedObject.TRACKING
@@ -215,15 +217,15 @@ def test_page_drag_track_follow_stop(system):
 
             # Follower: engage and disengage through the page (the real controller).
             page.click("#follow")
-            sync_api.expect(page.locator("#follow-state")).to_contain_text("(engaged)", timeout=10_000)
-            sync_api.expect(page.locator("#follow")).to_have_text("Disengage follower", timeout=5_000)
+            sync_api.expect(page.locator("#follow-state")).to_contain_text("(engaged)", timeout=WAIT_MS)
+            sync_api.expect(page.locator("#follow")).to_have_text("Disengage follower", timeout=WAIT_MS)
             page.screenshot(path=str(shots / "3_following.png"))
             page.click("#follow")
-            sync_api.expect(page.locator("#follow-state")).to_have_text("follower: DISABLED", timeout=10_000)
+            sync_api.expect(page.locator("#follow-state")).to_have_text("follower: DISABLED", timeout=WAIT_MS)
 
             page.click("#stop")
-            op.wait(lambda: op.selections[-1].command == TargetSelection.STOP, 10, "STOP")
-            sync_api.expect(page.locator("#state")).to_have_text("IDLE", timeout=15_000)
+            op.wait(lambda: op.selections[-1].command == TargetSelection.STOP, WAIT_S, "STOP")
+            sync_api.expect(page.locator("#state")).to_have_text("IDLE", timeout=WAIT_MS)
             page.screenshot(path=str(shots / "4_stopped.png"))
 
         finally:
@@ -235,29 +237,29 @@ def test_page_drag_track_follow_stop(system):
         try:
             page = phone.new_page()
             page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}")
-            page.wait_for_selector("#video[data-stamp]", timeout=30_000)
+            page.wait_for_selector("#video[data-stamp]", timeout=WAIT_MS)
             rect = page.locator("#video").bounding_box()
             sx, sy = rect["width"] / IMAGE_W, rect["height"] / IMAGE_H
             n_sel = len(op.selections)
             on_screen = page.locator("#video").get_attribute("data-stamp")
             page.touchscreen.tap(rect["x"] + (BOX[0] + 8) * sx, rect["y"] + (BOX[1] + 25) * sy)
-            op.wait(lambda: len(op.selections) > n_sel, 10, "the point selection")
+            op.wait(lambda: len(op.selections) > n_sel, WAIT_S, "the point selection")
             sel = op.selections[-1]
             assert sel.command == TargetSelection.SELECT_POINT and sel.normalized
             assert stamp_ns(sel.header.stamp) >= int(on_screen.replace(".", ""))
             assert stamp_ns(sel.header.stamp) in op.sent
             assert (sel.x, sel.y) == pytest.approx(((BOX[0] + 8) / IMAGE_W, (BOX[1] + 25) / IMAGE_H), abs=0.01)
-            sync_api.expect(page.locator("#state")).to_have_text("TRACKING", timeout=15_000)
+            sync_api.expect(page.locator("#state")).to_have_text("TRACKING", timeout=WAIT_MS)
             page.screenshot(path=str(shots / "5_phone_tracking.png"))
             page.locator("#stop").tap()
-            sync_api.expect(page.locator("#state")).to_have_text("IDLE", timeout=15_000)
+            sync_api.expect(page.locator("#state")).to_have_text("IDLE", timeout=WAIT_MS)
         finally:
             phone.close()
     print(f"\noperator page screenshots: {shots}")
 
 
 def http_request(port: int, method: str, path: str, body: bytes | None, headers: dict[str, str]):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT_S)
     conn.request(method, path, body=body, headers=headers)
     resp = conn.getresponse()
     data = resp.read()
@@ -297,16 +299,16 @@ def test_rqt_click_on_debug_image_and_status_marker(system):
     with op.lock:
         target = op.tracked[-1].target_id
     op.click_pub.publish(Point(x=213.0, y=176.0, z=0.0))
-    op.wait(lambda: op.tracked[-1].target_id == target + 1, 15, "the clicked target")
-    op.wait(lambda: bool(op.markers) and "tracker: TRACKING" in op.markers[-1].text, 10, "the status marker")
+    op.wait(lambda: op.tracked[-1].target_id == target + 1, WAIT_S, "the clicked target")
+    op.wait(lambda: bool(op.markers) and "tracker: TRACKING" in op.markers[-1].text, WAIT_S, "the status marker")
     marker = op.markers[-1]
     assert marker.type == Marker.TEXT_VIEW_FACING and marker.header.frame_id == "asymtrack_status"
     assert "follower:" in marker.text
     stop = TargetSelection(command=TargetSelection.STOP)
     pub = op.node.create_publisher(TargetSelection, "select", 10)
-    op.wait(lambda: pub.get_subscription_count() > 0, 10, "the tracker's select subscription")
+    op.wait(lambda: pub.get_subscription_count() > 0, WAIT_S, "the tracker's select subscription")
     pub.publish(stop)
-    op.wait(lambda: op.tracked[-1].state == TrackedObject.IDLE, 15, "IDLE")
+    op.wait(lambda: op.tracked[-1].state == TrackedObject.IDLE, WAIT_S, "IDLE")
 
 
 def test_selector_exits_clearly_without_gui():

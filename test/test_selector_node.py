@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
-from ros_harness import image_msg, stamp_ns
+from ros_harness import START_S, image_msg, stamp_ns
 from sensor_msgs.msg import Image
 from std_srvs.srv import SetBool
 
@@ -30,7 +30,7 @@ class FakeWindow:
         self.steps = steps  # ("mouse", event, x, y) | ("key", code) | ("wait", predicate)
         self.shown: list[np.ndarray] = []
         self.callback = None
-        self.deadline = time.monotonic() + 20
+        self.deadline = time.monotonic() + START_S  # discovery included, on a busy machine
 
     def wait_key(self, delay: int) -> int:
         time.sleep(delay / 1000)

@@ -207,8 +207,8 @@ def test_step_waits_and_close_wakes_it(session):
     assert time.monotonic() - t0 >= 0.04
     threading.Timer(0.05, session.close).start()
     t0 = time.monotonic()
-    assert session.step(5.0) == []
-    assert time.monotonic() - t0 < 2.0
+    assert session.step(120.0) == []
+    assert time.monotonic() - t0 < 60.0  # woken by close, not by the timeout (however busy the machine)
 
 
 def test_concurrent_producer_never_queues(session):

@@ -22,6 +22,7 @@ from asymtrack_ros.ui.web_server import BOUNDARY, FrameStore, OperatorServer, ho
 
 STAMP = {"sec": 1700000000, "nanosec": 5}
 STAMP_NS = 1700000000 * 1_000_000_000 + 5
+HTTP_TIMEOUT_S = 60.0  # a socket wait that only a server that never answers reaches
 
 
 def cmd(body: Any, content_type: str = "application/json") -> Any:
@@ -155,7 +156,7 @@ def server():
 
 
 def request(srv, method: str, path: str, body: Any = None, headers: dict | None = None):
-    conn = http.client.HTTPConnection(*srv.server_address[:2], timeout=10)
+    conn = http.client.HTTPConnection(*srv.server_address[:2], timeout=HTTP_TIMEOUT_S)
     data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
     hdrs = {"Content-Type": "application/json", "Authorization": "Bearer tok", **(headers or {})}
     conn.request(method, path, body=data, headers={k: v for k, v in hdrs.items() if v is not None})
@@ -219,7 +220,7 @@ def test_http_frames_carry_their_stamp(server):
     assert decoded.shape == (60, 100, 3)  # scaled down to ?width=
     assert request(srv, "GET", "/api/status?token=tok", headers={"Authorization": None})[0].status == 200
 
-    conn = http.client.HTTPConnection(*srv.server_address[:2], timeout=10)
+    conn = http.client.HTTPConnection(*srv.server_address[:2], timeout=HTTP_TIMEOUT_S)
     conn.request("GET", "/stream.mjpg?fps=30&token=tok")
     resp = conn.getresponse()
     assert resp.status == 200 and resp.getheader("Content-Type") == f"multipart/x-mixed-replace; boundary={BOUNDARY}"
