@@ -176,8 +176,16 @@ def test_other_readers_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("reader", [Otb, Got10k, Lasot])
-def test_evaluation_sequences_are_refused(reader) -> None:
-    for root in (SEQUENCES, SEQUENCES / "Car4", SEQUENCES.parent):
+def test_evaluation_sequences_are_refused(reader, tmp_path: Path) -> None:
+    """Also through symbolic links: the guard compares resolved paths, not the names given."""
+    (tmp_path / "sequences_link").symlink_to(SEQUENCES, target_is_directory=True)
+    (tmp_path / "shared_link").symlink_to(SEQUENCES.parent, target_is_directory=True)
+    (tmp_path / "car4_link").symlink_to(SEQUENCES / "Car4", target_is_directory=True)
+    roots = [SEQUENCES, SEQUENCES / "Car4", SEQUENCES.parent]
+    roots += [tmp_path / "sequences_link", tmp_path / "shared_link", tmp_path / "car4_link"]
+    roots += [tmp_path / "shared_link" / SEQUENCES.name, tmp_path / "shared_link" / SEQUENCES.name / "Car4"]
+    for root in roots:
+        assert root.is_dir(), root
         with pytest.raises(ValueError, match="evaluation sequences"):
             reader(root)
 
