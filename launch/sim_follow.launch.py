@@ -50,7 +50,7 @@ def _deep_update(base: dict, extra: dict) -> dict:
 
 
 def _default_model() -> str:
-    from asymtrack_ros.resources import default_model_path
+    from asymtrack_ros.files.resources import default_model_path
 
     return str(default_model_path())
 

@@ -47,7 +47,7 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -
     """The tiny fixture checkpoint exported once for the whole session."""
     import torch
 
-    from asymtrack_ros.export import export_onnx
+    from asymtrack_ros.deploy.export import export_onnx
     from asymtrack_ros.models.asymtrack import model_spec
     from asymtrack_ros.models.checkpoint import load_checkpoint
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from asymtrack_ros.bench import format_report, run_bench
+from asymtrack_ros.benchmarks.engines import format_report, run_bench
 
 ENGINES = {"torch eager", "onnxruntime cpu", "onnxruntime cpu int8"}
 

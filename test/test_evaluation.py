@@ -13,7 +13,7 @@ from conftest import SEQUENCES
 from asymtrack_ros.cli import main
 from asymtrack_ros.evaluation.datasets import load_dataset, polygons_to_boxes, read_otb
 from asymtrack_ros.evaluation.metrics import aggregate, iou, score_sequence
-from asymtrack_ros.sequences import read_boxes, write_boxes
+from asymtrack_ros.files.sequences import read_boxes, write_boxes
 
 
 def test_iou_and_success_by_hand() -> None:

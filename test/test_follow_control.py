@@ -352,7 +352,7 @@ def test_size_gate_off() -> None:
 # -- parameters --------------------------------------------------------------------------
 def test_defaults_are_valid_and_shipped_yaml_matches() -> None:
     load_params(defaults())
-    from asymtrack_ros.resources import config_file, read_node_params
+    from asymtrack_ros.files.resources import config_file, read_node_params
 
     shipped = read_node_params(config_file("follow_controller.yaml"), "follow_controller_node")
     assert shipped == defaults()

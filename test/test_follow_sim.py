@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from asymtrack_ros.control.follow import Command, FollowController
-from asymtrack_ros.demo import controller_params
+from asymtrack_ros.sim.demo import controller_params
 from asymtrack_ros.sim.dynamics import VehicleLimits, VehicleState, step_vehicle
 from asymtrack_ros.sim.loop import run_loop, summarize
 from asymtrack_ros.sim.render import CameraSpec
@@ -99,7 +99,7 @@ def test_closed_loop_with_ground_truth_meets_the_bars() -> None:
 
 
 def test_demo_cli_writes_video_plot_and_summary(tmp_path, capsys) -> None:
-    from asymtrack_ros.demo import main
+    from asymtrack_ros.sim.demo import main
 
     assert main(["--oracle", "--duration", "1", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -111,8 +111,8 @@ def test_demo_cli_writes_video_plot_and_summary(tmp_path, capsys) -> None:
 def test_demo_tracker_parameters_come_from_the_tracker_config(tmp_path, capsys) -> None:
     import yaml
 
-    from asymtrack_ros.demo import main, tracker_params
-    from asymtrack_ros.resources import config_file
+    from asymtrack_ros.files.resources import config_file
+    from asymtrack_ros.sim.demo import main, tracker_params
 
     section = yaml.safe_load(config_file("tracker.yaml").read_text())["tracker_node"]["ros__parameters"]
     params = tracker_params()

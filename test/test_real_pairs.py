@@ -13,8 +13,8 @@ from conftest import SEQUENCES
 from asymtrack_ros.evaluation.datasets import load_dataset
 from asymtrack_ros.evaluation.metrics import SIZE_BUCKETS, aggregate_by_size, ious_by_size, score_sequence, size_at_720
 from asymtrack_ros.evaluation.report import markdown_table, summarize
+from asymtrack_ros.files.sequences import read_name_list
 from asymtrack_ros.models.asymtrack import get_variant
-from asymtrack_ros.sequences import read_name_list
 from asymtrack_ros.training.config import ConfigError, load_config
 from asymtrack_ros.training.datasets import Otb, build_source
 from asymtrack_ros.training.pairs import Augment, make_pair
@@ -115,7 +115,7 @@ def test_bad_small_target_and_teacher_settings_are_refused(override: str, match:
 
 def test_eval_takes_tracker_parameters_and_refuses_unknown_ones(tmp_path: Path, tiny_onnx: Path) -> None:
     from asymtrack_ros.cli import main
-    from asymtrack_ros.sequences import read_boxes
+    from asymtrack_ros.files.sequences import read_boxes
 
     seq = tmp_path / "data" / "Crossing"
     (seq / "img").mkdir(parents=True)

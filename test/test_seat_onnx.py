@@ -118,7 +118,7 @@ def test_fp16_template_branch_keeps_roi_align_in_fp32() -> None:
 
 
 def test_bench_table_reports_latency_params_and_macs() -> None:
-    from asymtrack_ros.bench_all import format_table, run_table
+    from asymtrack_ros.benchmarks.side_by_side import format_table, run_table
 
     report = run_table(frames=1, models=["seat-al"], threads=1)
     m = report["models"]["seat-al"]

@@ -12,7 +12,7 @@ from seat_common import one_torch_thread, seat_io, seat_onnx
 from asymtrack_ros.engines.factory import create_tracker
 from asymtrack_ros.engines.onnx_engine import OnnxEngine
 from asymtrack_ros.evaluation.trackers import make_tracker
-from asymtrack_ros.sequences import open_frames, read_boxes
+from asymtrack_ros.files.sequences import open_frames, read_boxes
 from asymtrack_ros.tracking.run import run_sequence
 from asymtrack_ros.tracking.seat_tracker import SeatTracker, python2round, template_box
 from asymtrack_ros.tracking.tracker import TrackerParams, TrackState

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import SEQUENCES
 
-from asymtrack_ros.sequences import read_boxes
+from asymtrack_ros.files.sequences import read_boxes
 from asymtrack_ros.tracking.selection import (
     PointBoxParams,
     SelectionError,

@@ -11,7 +11,7 @@ from conftest import SEQUENCES
 
 from asymtrack_ros.cli import main
 from asymtrack_ros.engines.onnx_engine import OnnxEngine
-from asymtrack_ros.sequences import read_boxes
+from asymtrack_ros.files.sequences import read_boxes
 from asymtrack_ros.tracking.asymtrack_tracker import AsymTrackTracker
 from asymtrack_ros.tracking.crop import CropSampler, crop_box_to_image
 from asymtrack_ros.tracking.tracker import TrackerParams, TrackState, clip_box

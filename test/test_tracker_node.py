@@ -355,7 +355,7 @@ def test_latency_bench_accounts_for_every_frame(tiny_onnx):
     lost between the processes. How many get a result, and how fast, is the machine's business.
     """
     timed = 20
-    cmd = [sys.executable, "-m", "asymtrack_ros.nodes.latency_bench", "--model", str(tiny_onnx), "--threads", "1"]
+    cmd = [sys.executable, "-m", "asymtrack_ros.benchmarks.node_latency", "--model", str(tiny_onnx), "--threads", "1"]
     cmd += ["--qos", "reliable", "--frames", str(timed), "--rate", "20", "--width", "320", "--height", "240"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     out = result.stdout

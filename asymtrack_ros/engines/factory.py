@@ -10,10 +10,10 @@ from typing import Sequence
 
 import torch
 
+from ..files.resources import default_model_path
 from ..models.asymtrack import model_spec
 from ..models.checkpoint import load_checkpoint
 from ..models.seat.checkpoint import is_seat_file, load_seat_checkpoint
-from ..resources import default_model_path
 from ..tracking.asymtrack_tracker import AsymTrackTracker
 from ..tracking.seat_tracker import SeatTracker
 from ..tracking.tracker import Tracker, TrackerParams
@@ -32,7 +32,7 @@ def cache_root() -> Path:
 
 def _exported_dir(checkpoint: Path, variant: str | None, fp16: bool) -> Path:
     """Export a checkpoint once; later loads reuse the directory keyed by file content."""
-    from ..export import GRAPHS_REVISION, export_onnx
+    from ..deploy.export import GRAPHS_REVISION, export_onnx
 
     digest = hashlib.sha1(checkpoint.read_bytes()).hexdigest()[:16]
     name = f"{digest}-{variant or 'auto'}-{'fp16' if fp16 else 'fp32'}-r{GRAPHS_REVISION}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sequences import IMAGE_SUFFIXES, FrameSource, open_frames, read_boxes, read_name_list
+from ..files.sequences import IMAGE_SUFFIXES, FrameSource, open_frames, read_boxes, read_name_list
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..sequences import read_boxes, write_boxes
+from ..files.sequences import read_boxes, write_boxes
 from .datasets import Sequence
 from .metrics import ious_by_size, score_sequence, valid_frames
 from .trackers import make_tracker

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from ..resources import parse_assignment
+from ..files.resources import parse_assignment
 
 # The reference recipe (AsymTrack, AAAI 2025) where it has a value.
 DEFAULTS: dict[str, Any] = {

@@ -27,7 +27,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from ..sequences import IMAGE_SUFFIXES, read_boxes, read_name_list
+from ..files.sequences import IMAGE_SUFFIXES, read_boxes, read_name_list
 from .geometry import crop_patch
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from ...export import export_onnx
+from ...deploy.export import export_onnx
 from ...tracking.seat_tracker import template_box
 from .arch import SeatArch
 from .net import SeatNet
@@ -77,8 +77,8 @@ def export_checked(
     """Export a checkpoint and compare onnxruntime CPU with torch on example inputs; the
     returned text reports the difference and the NPU op census.
     """
+    from ...deploy.export import max_abs_diff
     from ...engines.onnx_engine import OnnxEngine
-    from ...export import max_abs_diff
     from .checkpoint import load_seat_checkpoint
 
     net = load_seat_checkpoint(checkpoint, arch)

@@ -7,9 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
-from .models.asymtrack import VARIANTS
-from .models.seat.search.cli import add_search_command
-from .training.commands import add_commands
+from ..models.asymtrack import VARIANTS
+from ..models.seat.search.cli import add_search_command
+from ..training.commands import add_commands
 
 SEAT_VARIANTS = ("al", "lt")
 ALL_VARIANTS = sorted(VARIANTS) + list(SEAT_VARIANTS)
@@ -38,13 +38,13 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     import torch
 
-    from .export import export_onnx, max_abs_diff
-    from .models.asymtrack import model_spec
-    from .models.checkpoint import load_checkpoint
-    from .models.seat.checkpoint import is_seat_file
+    from ..deploy.export import export_onnx, max_abs_diff
+    from ..models.asymtrack import model_spec
+    from ..models.checkpoint import load_checkpoint
+    from ..models.seat.checkpoint import is_seat_file
 
     if is_seat_file(args.checkpoint):
-        from .models.seat.deploy import export_checked
+        from ..models.seat.deploy import export_checked
 
         if args.int8:
             raise ValueError("--int8 applies to AsymTrack checkpoints")
@@ -63,10 +63,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     }
     out = export_onnx(net, spec, args.out, example, fp16=args.fp16)
     if args.int8:
-        from .quantize import quantize_int8
+        from ..deploy.quantize import quantize_int8
 
         quantize_int8(out)
-    from .engines.onnx_engine import OnnxEngine
+    from ..engines.onnx_engine import OnnxEngine
 
     engine = OnnxEngine(out, providers=["cpu"])
     got = engine.track(
@@ -86,11 +86,11 @@ def cmd_track(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from .engines.factory import create_tracker, load_engine
-    from .sequences import groundtruth_of, open_frames, read_boxes, write_boxes
-    from .tracking.draw import draw_track
-    from .tracking.run import run_sequence
-    from .tracking.tracker import TrackerParams
+    from ..engines.factory import create_tracker, load_engine
+    from ..files.sequences import groundtruth_of, open_frames, read_boxes, write_boxes
+    from ..tracking.draw import draw_track
+    from ..tracking.run import run_sequence
+    from ..tracking.tracker import TrackerParams
 
     source = open_frames(args.input)
     init = args.init
@@ -132,15 +132,15 @@ def cmd_track(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import format_report, run_bench
+    from ..benchmarks.engines import format_report, run_bench
 
     if args.ros:  # the tracker node end to end over DDS; needs the ROS environment
-        from .nodes.latency_bench import main as ros_bench
+        from ..benchmarks.node_latency import main as ros_bench
 
         extra = ["--model", args.model] if args.model else []
         return ros_bench([*extra, "--frames", str(args.frames), "--threads", str(args.threads or 1)])
     if args.all or args.variant in SEAT_VARIANTS:
-        from .bench_all import format_table, run_table
+        from ..benchmarks.side_by_side import format_table, run_table
 
         name = f"seat-{args.variant}"
         ckpts = {name: args.model} if args.model else None
@@ -157,11 +157,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation.datasets import load_dataset
-    from .evaluation.report import summarize, write_report
-    from .evaluation.runner import run_all, score_results
-    from .evaluation.trackers import tracker_params
-    from .resources import parse_assignment
+    from ..evaluation.datasets import load_dataset
+    from ..evaluation.report import summarize, write_report
+    from ..evaluation.runner import run_all, score_results
+    from ..evaluation.trackers import tracker_params
+    from ..files.resources import parse_assignment
 
     out = Path(args.out)
     params = dict(parse_assignment(item) for item in args.tracker_param)

@@ -12,7 +12,7 @@ counters, read with the pipeline idle before and after the loop: received by the
 arrived before the model was free) and rejected. With ``--qos reliable`` the image queues
 on both sides hold the whole loop, so nothing should be lost in transport.
 
-  python -m asymtrack_ros.nodes.latency_bench --model MODEL [--frames 300 --rate 20]
+  python -m asymtrack_ros.benchmarks.node_latency --model MODEL [--frames 300 --rate 20]
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from sensor_msgs.msg import Image
 
 from asymtrack_ros.msg import TargetSelection, TrackedObject
 
-from .image_codec import fill_image_msg
-from .monitor import percentiles
+from ..nodes.image_codec import fill_image_msg
+from ..nodes.monitor import percentiles
 
 
 def synthetic_frames(width: int, height: int, count: int = 60) -> list[np.ndarray]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 SHIPPED_MODEL = PACKAGE_DIR / "data" / "asymtrack_tiny.pth"
 MODEL_ENV = "ASYMTRACK_MODEL"
 
@@ -42,7 +42,7 @@ def config_file(name: str) -> Path:
 
 def read_node_params(path: Path, node: str) -> dict:
     """The ``<node>: ros__parameters:`` section of a ROS params file, flattened to dotted names."""
-    from .control.params import flatten
+    from ..control.params import flatten
 
     data = yaml.safe_load(Path(path).read_text()) or {}
     section = data.get(node, data.get(f"/{node}", {})) or {}

@@ -23,7 +23,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from .engines.spec import ModelSpec
+from ..engines.spec import ModelSpec
 
 HEAD_PREFIX = "/box_head/"
 
@@ -44,9 +44,9 @@ def calibration_feeds(model_dir: Path, spec: ModelSpec, pairs: int, seed: int = 
     """Search-graph inputs for ``pairs`` procedural synthetic pairs: search crop plus the
     template graph's outputs for its template.
     """
-    from .models.asymtrack import get_variant
-    from .training.pairs import Augment, PairDataset, to_input
-    from .training.synthetic import SyntheticSource
+    from ..models.asymtrack import get_variant
+    from ..training.pairs import Augment, PairDataset, to_input
+    from ..training.synthetic import SyntheticSource
 
     data = PairDataset(
         [SyntheticSource(procedural=True)], [1.0], get_variant(spec.variant), Augment(), seed=seed, length=pairs

@@ -1,6 +1,6 @@
 """Headless closed-loop demo: simulated UAV with a gimbal follows a van.
 
-    python -m asymtrack_ros.demo [--oracle] [--duration 60] [--out demo_output]
+    python -m asymtrack_ros.sim.demo [--oracle] [--duration 60] [--out demo_output]
 
 The simulator core, the tracker and the follow controller core run in one process in
 lockstep (the same maths as uav_sim_node, tracker_node and follow_controller_node), so a
@@ -21,15 +21,15 @@ from pathlib import Path
 
 import cv2
 
-from .control.follow import FollowController
-from .control.params import FollowParams, ParamError, load_params
-from .nodes.config import from_params
-from .resources import config_file, default_model_path, parse_assignment, read_node_params
-from .sim.loop import run_loop, summarize
-from .sim.render import CameraSpec
-from .sim.report import annotate, plot, summary_text
-from .sim.world import Simulator
-from .tracking.tracker import TrackerParams
+from ..control.follow import FollowController
+from ..control.params import FollowParams, ParamError, load_params
+from ..files.resources import config_file, default_model_path, parse_assignment, read_node_params
+from ..nodes.config import from_params
+from ..tracking.tracker import TrackerParams
+from .loop import run_loop, summarize
+from .render import CameraSpec
+from .report import annotate, plot, summary_text
+from .world import Simulator
 
 
 def controller_params(extra: dict | None = None) -> FollowParams:
@@ -54,7 +54,7 @@ def sim_settings() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m asymtrack_ros.demo", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m asymtrack_ros.sim.demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--oracle", action="store_true", help="feed the ground-truth box instead of the tracker's")
     ap.add_argument("--duration", type=float, default=None, help="simulated seconds (default: the scenario's)")
     ap.add_argument("--seed", type=int, default=None, help="scenario textures seed (default: config)")
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tracker, model_note = None, "ground truth (oracle)"
     if not args.oracle:
-        from .engines.factory import create_tracker, load_engine
+        from ..engines.factory import create_tracker, load_engine
 
         model = args.model or default_model_path()
         tracker = create_tracker(load_engine(model, threads=args.threads), tracking)

@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .engines.onnx_engine import OnnxEngine
-from .export import export_onnx
-from .models.asymtrack import AsymTrack, model_spec
-from .models.seat.arch import builtin_arch
-from .models.seat.checkpoint import load_seat_checkpoint
-from .models.seat.deploy import example_inputs, export_seat
-from .models.seat.net import SeatNet
+from ..deploy.export import export_onnx
+from ..engines.onnx_engine import OnnxEngine
+from ..models.asymtrack import AsymTrack, model_spec
+from ..models.seat.arch import builtin_arch
+from ..models.seat.checkpoint import load_seat_checkpoint
+from ..models.seat.deploy import example_inputs, export_seat
+from ..models.seat.net import SeatNet
 
 MODELS = ("seat-lt", "seat-al", "asymtrack-tiny", "asymtrack-small", "asymtrack-base")
 

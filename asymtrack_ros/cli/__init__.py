@@ -1,0 +1,5 @@
+"""The ``asymtrack`` command."""
+
+from .main import main
+
+__all__ = ["main"]
