@@ -69,42 +69,85 @@ def _nodes(context, *args, **kwargs):
     sim_params["publish_clock"] = True
     if oracle:
         sim_params["select_after_s"] = -1.0
-    controller_params = _deep_update(_section(os.path.join(config, "follow_controller.yaml"), "follow_controller_node"),
-                                     _section(sim_yaml, "follow_controller_node"))
+    controller_params = _deep_update(
+        _section(os.path.join(config, "follow_controller.yaml"), "follow_controller_node"),
+        _section(sim_yaml, "follow_controller_node"),
+    )
     controller_params["use_sim_time"] = True
     actions = [
-        Node(package=PACKAGE, executable="uav_sim_node", name="uav_sim_node", namespace=ns,
-             parameters=[sim_params], output="screen", emulate_tty=True),
-        Node(package=PACKAGE, executable="follow_controller_node", name="follow_controller_node", namespace=ns,
-             parameters=[controller_params], output="screen", emulate_tty=True,
-             remappings=[("tracked_object", "ground_truth/tracked_object")] if oracle else []),
+        Node(
+            package=PACKAGE,
+            executable="uav_sim_node",
+            name="uav_sim_node",
+            namespace=ns,
+            parameters=[sim_params],
+            output="screen",
+            emulate_tty=True,
+        ),
+        Node(
+            package=PACKAGE,
+            executable="follow_controller_node",
+            name="follow_controller_node",
+            namespace=ns,
+            parameters=[controller_params],
+            output="screen",
+            emulate_tty=True,
+            remappings=[("tracked_object", "ground_truth/tracked_object")] if oracle else [],
+        ),
     ]
     if not oracle:
         tracker_params = _section(os.path.join(config, "tracker.yaml"), "tracker_node")
         tracker_params["model_path"] = arg("model_path") or tracker_params.get("model_path") or _default_model()
         tracker_params["use_sim_time"] = True
-        actions.append(Node(package=PACKAGE, executable="tracker_node", name="tracker_node", namespace=ns,
-                            parameters=[tracker_params], output="screen", emulate_tty=True))
+        actions.append(
+            Node(
+                package=PACKAGE,
+                executable="tracker_node",
+                name="tracker_node",
+                namespace=ns,
+                parameters=[tracker_params],
+                output="screen",
+                emulate_tty=True,
+            )
+        )
     if arg("engage").lower() in TRUE:
         service = f"{'/' + ns.strip('/') if ns.strip('/') else ''}/follow_controller_node/enable"
-        call = ExecuteProcess(cmd=["ros2", "service", "call", service, "std_srvs/srv/SetBool", "{data: true}"],
-                              output="screen")
+        call = ExecuteProcess(
+            cmd=["ros2", "service", "call", service, "std_srvs/srv/SetBool", "{data: true}"], output="screen"
+        )
         actions.append(TimerAction(period=float(arg("engage_delay_s") or 8.0), actions=[call]))
     return actions
 
 
 def generate_launch_description() -> LaunchDescription:
-    return LaunchDescription([
-        DeclareLaunchArgument("namespace", default_value="sim", description="namespace of the three nodes"),
-        DeclareLaunchArgument("model_path", default_value="",
-                              description="tracker model; empty: tracker.yaml's, else the package's default model"),
-        DeclareLaunchArgument("oracle", default_value="false",
-                              description="true: no tracker, the controller follows the ground-truth box"),
-        DeclareLaunchArgument("engage", default_value="false",
-                              description="true: call follow_controller_node/enable after engage_delay_s"),
-        DeclareLaunchArgument("engage_delay_s", default_value="8.0",
-                              description="wall-clock delay before engaging (model loading takes a few seconds)"),
-        DeclareLaunchArgument("real_time_factor", default_value="",
-                              description="simulated seconds per wall-clock second; empty: sim_follow.yaml's"),
-        OpaqueFunction(function=_nodes),
-    ])
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument("namespace", default_value="sim", description="namespace of the three nodes"),
+            DeclareLaunchArgument(
+                "model_path",
+                default_value="",
+                description="tracker model; empty: tracker.yaml's, else the package's default model",
+            ),
+            DeclareLaunchArgument(
+                "oracle",
+                default_value="false",
+                description="true: no tracker, the controller follows the ground-truth box",
+            ),
+            DeclareLaunchArgument(
+                "engage",
+                default_value="false",
+                description="true: call follow_controller_node/enable after engage_delay_s",
+            ),
+            DeclareLaunchArgument(
+                "engage_delay_s",
+                default_value="8.0",
+                description="wall-clock delay before engaging (model loading takes a few seconds)",
+            ),
+            DeclareLaunchArgument(
+                "real_time_factor",
+                default_value="",
+                description="simulated seconds per wall-clock second; empty: sim_follow.yaml's",
+            ),
+            OpaqueFunction(function=_nodes),
+        ]
+    )

@@ -66,20 +66,45 @@ def _operator_nodes(arg, share: str, namespace: str) -> list:
                 config = config.replace(f"Value: {topic}\n", f"Value: {prefix}{topic}\n")
         with tempfile.NamedTemporaryFile("w", prefix="asymtrack_", suffix=".rviz", delete=False) as out:
             out.write(config)
-        actions.append(Node(package=PACKAGE, executable="status_marker_node", name="status_marker_node",
-                            namespace=namespace, output="screen"))
+        actions.append(
+            Node(
+                package=PACKAGE,
+                executable="status_marker_node",
+                name="status_marker_node",
+                namespace=namespace,
+                output="screen",
+            )
+        )
         actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", out.name]))
     if _truthy(arg("use_rqt")):
         # Clicks come back on <topic>_mouse_left, which tracker_node listens to.
-        actions.append(Node(package="rqt_image_view", executable="rqt_image_view", name="rqt_image_view",
-                            arguments=[f"{prefix}/debug_image"]))
+        actions.append(
+            Node(
+                package="rqt_image_view",
+                executable="rqt_image_view",
+                name="rqt_image_view",
+                arguments=[f"{prefix}/debug_image"],
+            )
+        )
     if _truthy(arg("use_selector")):
-        actions.append(Node(package=PACKAGE, executable="selector_node", name="selector_node",
-                            namespace=namespace, output="screen"))
+        actions.append(
+            Node(
+                package=PACKAGE, executable="selector_node", name="selector_node", namespace=namespace, output="screen"
+            )
+        )
     if _truthy(arg("use_web_ui")):
         web = {"address": arg("web_ui_address"), "port": int(arg("web_ui_port")), "token": arg("web_ui_token")}
-        actions.append(Node(package=PACKAGE, executable="web_ui_node", name="web_ui_node", namespace=namespace,
-                            parameters=[web], output="screen", emulate_tty=True))
+        actions.append(
+            Node(
+                package=PACKAGE,
+                executable="web_ui_node",
+                name="web_ui_node",
+                namespace=namespace,
+                parameters=[web],
+                output="screen",
+                emulate_tty=True,
+            )
+        )
     return actions
 
 
@@ -156,15 +181,21 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="false",
                 description="also start follow_controller_node with config/follow_controller.yaml",
             ),
-            DeclareLaunchArgument("use_rviz", default_value="false",
-                                  description="RViz2 with config/track.rviz (debug image, status text)"),
-            DeclareLaunchArgument("use_rqt", default_value="false",
-                                  description="rqt_image_view on debug_image (click to select)"),
-            DeclareLaunchArgument("use_selector", default_value="false",
-                                  description="desktop selector window (OpenCV with GUI support)"),
+            DeclareLaunchArgument(
+                "use_rviz", default_value="false", description="RViz2 with config/track.rviz (debug image, status text)"
+            ),
+            DeclareLaunchArgument(
+                "use_rqt", default_value="false", description="rqt_image_view on debug_image (click to select)"
+            ),
+            DeclareLaunchArgument(
+                "use_selector", default_value="false", description="desktop selector window (OpenCV with GUI support)"
+            ),
             DeclareLaunchArgument("use_web_ui", default_value="false", description="browser operator page"),
-            DeclareLaunchArgument("web_ui_address", default_value="127.0.0.1",
-                                  description="address the page binds; 0.0.0.0: every interface (set a token)"),
+            DeclareLaunchArgument(
+                "web_ui_address",
+                default_value="127.0.0.1",
+                description="address the page binds; 0.0.0.0: every interface (set a token)",
+            ),
             DeclareLaunchArgument("web_ui_port", default_value="8080", description="port of the page"),
             DeclareLaunchArgument("web_ui_token", default_value="", description="page access token; empty: none"),
             OpaqueFunction(function=_nodes),

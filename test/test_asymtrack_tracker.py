@@ -47,8 +47,9 @@ def test_posterior_under_a_flat_prior_is_the_graphs_soft_argmax() -> None:
     tracker = AsymTrackTracker(engine, TrackerParams(bgr_input=True))
     tracker.init(image, (x, y, w, h))
     side = CropSampler.side_for(w, h, engine.spec.search_factor)
-    crop, _, _ = CropSampler(engine.spec.search_size, engine.spec.mean, engine.spec.std, engine.spec.pixel_scale,
-                             True)(image, x + w / 2, y + h / 2, side)
+    crop, _, _ = CropSampler(engine.spec.search_size, engine.spec.mean, engine.spec.std, engine.spec.pixel_scale, True)(
+        image, x + w / 2, y + h / 2, side
+    )
     out = engine.track({engine.spec.search_inputs[0]: crop}, tracker._cache)
     logits = out["corner_logits"]
     assert logits.shape[:2] == (1, 2) and np.isfinite(logits).all()

@@ -141,8 +141,14 @@ CAM = CameraModel.from_hfov(math.radians(90), 640, 480)  # f = 320 px
 
 
 def controller(**overrides) -> FollowController:
-    values = {"mode": "follow", "rate_hz": 20.0, "standoff.distance_m": 20.0, "standoff.elevation_deg": 0.0,
-              "standoff.target_height_m": 2.0, **overrides}
+    values = {
+        "mode": "follow",
+        "rate_hz": 20.0,
+        "standoff.distance_m": 20.0,
+        "standoff.elevation_deg": 0.0,
+        "standoff.target_height_m": 2.0,
+        **overrides,
+    }
     ctrl = FollowController(load_params(values))
     ctrl.set_camera(CAM)
     return ctrl

@@ -30,8 +30,15 @@ pytestmark = pytest.mark.filterwarnings("ignore:module 'sre_:DeprecationWarning"
 RATE_HZ, TIMEOUT_S = 20.0, 0.3
 FEED_HZ = 30.0
 # Give up (IDLE) only long after any wait here: a test reads LOST however long it waited.
-CONTROLLER = {"mode": "follow", "rate_hz": RATE_HZ, "input_timeout_s": TIMEOUT_S, "camera.hfov_deg": 0.0,
-              "standoff.distance_m": 20.0, "standoff.target_height_m": 2.0, "lost.idle_after_s": 10 * WAIT_S}
+CONTROLLER = {
+    "mode": "follow",
+    "rate_hz": RATE_HZ,
+    "input_timeout_s": TIMEOUT_S,
+    "camera.hfov_deg": 0.0,
+    "standoff.distance_m": 20.0,
+    "standoff.target_height_m": 2.0,
+    "lost.idle_after_s": 10 * WAIT_S,
+}
 RIGHT_LOW = (440.0, 300.0, 40.0, 40.0)  # right of and below the centre of a 640x480 image
 
 
@@ -58,10 +65,12 @@ class Harness:
         self.gimbal: list[tuple[float, Vector3Stamped]] = []
         self.status: list[tuple[float, FollowStatus]] = []
         self.node.create_subscription(Twist, "cmd_vel", lambda m: self.cmds.append((time.monotonic(), m)), 100)
-        self.node.create_subscription(Vector3Stamped, "gimbal/rate_cmd",
-                                      lambda m: self.gimbal.append((time.monotonic(), m)), 100)
-        self.node.create_subscription(FollowStatus, "follow_status",
-                                      lambda m: self.status.append((time.monotonic(), m)), 100)
+        self.node.create_subscription(
+            Vector3Stamped, "gimbal/rate_cmd", lambda m: self.gimbal.append((time.monotonic(), m)), 100
+        )
+        self.node.create_subscription(
+            FollowStatus, "follow_status", lambda m: self.status.append((time.monotonic(), m)), 100
+        )
         self.enable_client = self.node.create_client(SetBool, "follow_controller_node/enable")
         self.last_feed = 0.0  # monotonic time of the last tracked object published
         self.last_stamp = 0.0  # and its stamp [s]
@@ -76,9 +85,19 @@ class Harness:
         self.status.clear()
 
     def wait_ready(self, proc: NodeProcess) -> None:
-        spin_until(self.executor, lambda: not proc.alive() or (
-            self.enable_client.service_is_ready() and self.node.count_subscribers("tracked_object") > 0
-            and self.node.count_publishers("follow_status") > 0), START_S, "the controller to start")
+        spin_until(
+            self.executor,
+            lambda: (
+                not proc.alive()
+                or (
+                    self.enable_client.service_is_ready()
+                    and self.node.count_subscribers("tracked_object") > 0
+                    and self.node.count_publishers("follow_status") > 0
+                )
+            ),
+            START_S,
+            "the controller to start",
+        )
         assert proc.alive(), proc.output()
         self.spin_until(lambda: bool(self.status), "follow_status from the controller")
 
@@ -97,8 +116,10 @@ class Harness:
         self.enable(False)
         t_response = time.time()
         disabled = FollowStatus.DISABLED
-        self.spin_until(lambda: any(s.state == disabled and stamp_s(s) >= t_request for _, s in self.status),
-                        "the disengaged controller's status")
+        self.spin_until(
+            lambda: any(s.state == disabled and stamp_s(s) >= t_request for _, s in self.status),
+            "the disengaged controller's status",
+        )
         return t_request, t_response
 
     def spin(self, seconds: float, **feed) -> None:
@@ -138,8 +159,11 @@ class Harness:
 def start_controller(tmp: Path, namespace: str, overrides: dict) -> NodeProcess:
     shipped = ("follow_controller.yaml",)
     params = params_file(tmp / "params.yaml", "follow_controller_node", namespace, overrides, shipped)
-    return NodeProcess("follow_controller_node", ["--ros-args", "-r", f"__ns:={namespace}", "--params-file",
-                                                  str(params)], tmp / "node.log")
+    return NodeProcess(
+        "follow_controller_node",
+        ["--ros-args", "-r", f"__ns:={namespace}", "--params-file", str(params)],
+        tmp / "node.log",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -200,8 +224,11 @@ def test_disengaged_publishes_no_commands_then_streams_when_engaged(h) -> None:
         # A busy machine may delay an input past the 0.3 s watchdog now and then (zeros for a
         # while): wait for following, not for a fixed time. The watchdog test shows that the
         # stream goes on without input, i.e. at the controller's own rate.
-        h.spin_until(lambda: len(h.cmds) >= 5 and _state(h) == FollowStatus.FOLLOWING and _moving(h),
-                     "a stream of commands while following", box=RIGHT_LOW)
+        h.spin_until(
+            lambda: len(h.cmds) >= 5 and _state(h) == FollowStatus.FOLLOWING and _moving(h),
+            "a stream of commands while following",
+            box=RIGHT_LOW,
+        )
         _, last = h.cmds[-1]
         assert last.angular.z < 0  # target right: turn right (FLU)
         assert last.linear.x > 0  # 20 m away but low in the image: farther than the 30 deg standoff
@@ -219,8 +246,14 @@ def test_watchdog_zeroes_when_boxes_stop(engaged) -> None:
     # Nothing published any more. By the controller's own clock, every command sent more than
     # input_timeout_s after the last input's stamp is zero (how long after, is the machine's
     # doing), and the stream goes on.
-    h.spin_until(lambda: sum(t > expired for t, _ in _gimbal_stamped(h)) >= 5 and _last_cmds_zero(h)
-                 and any(stamp_s(s) > expired for _, s in h.status), "the stream after the timeout")
+    h.spin_until(
+        lambda: (
+            sum(t > expired for t, _ in _gimbal_stamped(h)) >= 5
+            and _last_cmds_zero(h)
+            and any(stamp_s(s) > expired for _, s in h.status)
+        ),
+        "the stream after the timeout",
+    )
     assert all(v.y == 0.0 and v.z == 0.0 for t, v in _gimbal_stamped(h) if t > expired)
     for status in (s for _, s in h.status if stamp_s(s) > expired):  # the last input may have arrived stale
         assert status.state == FollowStatus.LOST, status
@@ -236,8 +269,11 @@ def test_lost_target_gives_zero_velocity(engaged) -> None:
     # From the first status that names it (stamped as the commands of its period) everything is
     # zero: only LOST inputs follow that one.
     t_lost = min(stamp_s(s) for _, s in h.status if reason in s.message)
-    h.spin_until(lambda: sum(t > t_lost for t, _ in _gimbal_stamped(h)) >= 5 and _last_cmds_zero(h),
-                 "commands while lost", **lost)
+    h.spin_until(
+        lambda: sum(t > t_lost for t, _ in _gimbal_stamped(h)) >= 5 and _last_cmds_zero(h),
+        "commands while lost",
+        **lost,
+    )
     assert all(v.y == 0.0 and v.z == 0.0 for t, v in _gimbal_stamped(h) if t >= t_lost)
     status = h.status[-1][1]
     assert status.state == FollowStatus.LOST and reason in status.message
@@ -284,8 +320,11 @@ def test_missing_camera_info_never_moves(context, tmp_path) -> None:
     try:
         harness.wait_ready(proc)
         harness.enable(True)
-        harness.spin_until(lambda: len(harness.cmds) >= 5 and "camera" in _message(harness),
-                           "input refused for want of a camera", box=RIGHT_LOW)
+        harness.spin_until(
+            lambda: len(harness.cmds) >= 5 and "camera" in _message(harness),
+            "input refused for want of a camera",
+            box=RIGHT_LOW,
+        )
         assert all(is_zero(m) for _, m in harness.cmds)
     finally:
         harness.close()

@@ -40,8 +40,14 @@ pytestmark = pytest.mark.filterwarnings("ignore:module 'sre_:DeprecationWarning"
 
 CHROMIUM = os.environ.get("ASYMTRACK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 TOKEN = "t0k-e2e"
 FEED_HZ = 10.0
@@ -113,18 +119,32 @@ def system(context, tiny_onnx, tmp_path_factory):
     ns = f"/asym_ui_{os.getpid()}"
     ros = ["--ros-args", "-r", f"__ns:={ns}"]
     # Thresholds at 0: the fixture model's random scores must not make the page's state flicker.
-    tracker_params = params_file(tmp / "tracker.yaml", ns, {
-        "model_path": str(tiny_onnx), "threads": 1, "diagnostics_period_s": 0.5,
-        "lost_threshold": 0.0, "found_threshold": 0.0,
-    })
-    follow_params = follow_params_file(tmp / "follow.yaml", "follow_controller_node", ns,
-                                       {"camera.hfov_deg": 60.0}, shipped=("follow_controller.yaml",))
+    tracker_params = params_file(
+        tmp / "tracker.yaml",
+        ns,
+        {
+            "model_path": str(tiny_onnx),
+            "threads": 1,
+            "diagnostics_period_s": 0.5,
+            "lost_threshold": 0.0,
+            "found_threshold": 0.0,
+        },
+    )
+    follow_params = follow_params_file(
+        tmp / "follow.yaml",
+        "follow_controller_node",
+        ns,
+        {"camera.hfov_deg": 60.0},
+        shipped=("follow_controller.yaml",),
+    )
     procs = {
         "tracker": NodeProcess("tracker_node", [*ros, "--params-file", str(tracker_params)], tmp / "tracker.log"),
-        "web": NodeProcess("web_ui_node", [*ros, "-p", "port:=0", "-p", f"token:={TOKEN}", "-p", "stream_fps:=10.0"],
-                           tmp / "web.log"),
-        "follow": NodeProcess("follow_controller_node", [*ros, "--params-file", str(follow_params)],
-                              tmp / "follow.log"),
+        "web": NodeProcess(
+            "web_ui_node", [*ros, "-p", "port:=0", "-p", f"token:={TOKEN}", "-p", "stream_fps:=10.0"], tmp / "web.log"
+        ),
+        "follow": NodeProcess(
+            "follow_controller_node", [*ros, "--params-file", str(follow_params)], tmp / "follow.log"
+        ),
         "marker": NodeProcess("status_marker_node", ros, tmp / "marker.log"),
     }
     folder = SEQUENCES / "Crossing" / "img"
@@ -232,8 +252,14 @@ def test_page_drag_track_follow_stop(system):
             browser.close()
 
         # A phone: a finger tap selects a point, with the stamp of the frame on screen.
-        phone = launch_browser(p, tmp / "chromium-phone", viewport={"width": 390, "height": 780}, has_touch=True,
-                               is_mobile=True, device_scale_factor=2)
+        phone = launch_browser(
+            p,
+            tmp / "chromium-phone",
+            viewport={"width": 390, "height": 780},
+            has_touch=True,
+            is_mobile=True,
+            device_scale_factor=2,
+        )
         try:
             page = phone.new_page()
             page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}")
@@ -317,8 +343,13 @@ def test_selector_exits_clearly_without_gui():
     headless = "NONE" in info.split("GUI:")[1][:40] if "GUI:" in info else True
     cases = [("", "DISPLAY is not set")] + ([(":99", "The function is not implemented")] if headless else [])
     for display, reason in cases:
-        result = subprocess.run([sys.executable, str(executable("selector_node"))], capture_output=True, text=True,
-                                timeout=60, env={**os.environ, "DISPLAY": display, "WAYLAND_DISPLAY": ""})
+        result = subprocess.run(
+            [sys.executable, str(executable("selector_node"))],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "DISPLAY": display, "WAYLAND_DISPLAY": ""},
+        )
         assert result.returncode == 3, result.stderr
         assert reason in result.stderr and "GUI support" in result.stderr, result.stderr
         assert "opencv-contrib-python" in result.stderr and "Traceback" not in result.stderr

@@ -54,8 +54,9 @@ def test_selector_node_publishes_selections_and_toggles_the_follower(monkeypatch
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     ns = f"/asym_selector_{os.getpid()}"
-    node = selector_node.SelectorNode(context=ctx, namespace=ns,
-                                      parameter_overrides=[rclpy.parameter.Parameter("max_width", value=180)])
+    node = selector_node.SelectorNode(
+        context=ctx, namespace=ns, parameter_overrides=[rclpy.parameter.Parameter("max_width", value=180)]
+    )
     peer = rclpy.create_node("peer", namespace=ns, context=ctx)
     selections: list[TargetSelection] = []
     enables: list[bool] = []
@@ -85,19 +86,27 @@ def test_selector_node_publishes_selections_and_toggles_the_follower(monkeypatch
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
-    window = FakeWindow([
-        ("wait", lambda: len(window.shown) > 0 and node.follow_client.service_is_ready()
-         and node.select_pub.get_subscription_count() > 0),
-        ("mouse", cv2.EVENT_LBUTTONDOWN, 45, 30),  # the window shows 180x120: half size
-        ("mouse", cv2.EVENT_MOUSEMOVE, 60, 50),
-        ("mouse", cv2.EVENT_LBUTTONUP, 90, 90),
-        ("wait", lambda: len(selections) == 1),
-        ("key", ord("s")),
-        ("wait", lambda: len(selections) == 2),
-        ("key", ord("f")),
-        ("wait", lambda: enables == [True]),
-        ("key", ord("q")),
-    ])
+    window = FakeWindow(
+        [
+            (
+                "wait",
+                lambda: (
+                    len(window.shown) > 0
+                    and node.follow_client.service_is_ready()
+                    and node.select_pub.get_subscription_count() > 0
+                ),
+            ),
+            ("mouse", cv2.EVENT_LBUTTONDOWN, 45, 30),  # the window shows 180x120: half size
+            ("mouse", cv2.EVENT_MOUSEMOVE, 60, 50),
+            ("mouse", cv2.EVENT_LBUTTONUP, 90, 90),
+            ("wait", lambda: len(selections) == 1),
+            ("key", ord("s")),
+            ("wait", lambda: len(selections) == 2),
+            ("key", ord("f")),
+            ("wait", lambda: enables == [True]),
+            ("key", ord("q")),
+        ]
+    )
     monkeypatch.setattr(selector_node.cv2, "imshow", lambda _name, image: window.shown.append(image))
     monkeypatch.setattr(selector_node.cv2, "waitKey", window.wait_key)
     monkeypatch.setattr(selector_node.cv2, "setMouseCallback", lambda _name, cb: setattr(window, "callback", cb))

@@ -32,16 +32,47 @@ def test_closed_loop_keeps_the_target_centred(tmp_path) -> None:
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     ns = f"/sim_follow_{os.getpid()}"
     clock = ["-r", f"/clock:={ns}/clock"]  # keep this test's simulated time to itself
-    sim_params = params_file(tmp_path / "sim.yaml", "uav_sim_node", ns,
-                             {"width": W, "height": H, "fps": 15.0, "real_time_factor": 1.0, "select_after_s": -1.0,
-                              "hold_until_command": True})
-    ctl_params = params_file(tmp_path / "ctl.yaml", "follow_controller_node", ns, {"rate_hz": 15.0},
-                             ("follow_controller.yaml", "sim_follow.yaml"))
-    sim = NodeProcess("uav_sim_node", ["--ros-args", "-r", f"__ns:={ns}", *clock, "--params-file", str(sim_params)],
-                      tmp_path / "sim.log")
-    ctl = NodeProcess("follow_controller_node", [
-        "--ros-args", "-r", f"__ns:={ns}", *clock, "--params-file", str(ctl_params), "-p", "use_sim_time:=true",
-        "-r", "tracked_object:=ground_truth/tracked_object"], tmp_path / "ctl.log")
+    sim_params = params_file(
+        tmp_path / "sim.yaml",
+        "uav_sim_node",
+        ns,
+        {
+            "width": W,
+            "height": H,
+            "fps": 15.0,
+            "real_time_factor": 1.0,
+            "select_after_s": -1.0,
+            "hold_until_command": True,
+        },
+    )
+    ctl_params = params_file(
+        tmp_path / "ctl.yaml",
+        "follow_controller_node",
+        ns,
+        {"rate_hz": 15.0},
+        ("follow_controller.yaml", "sim_follow.yaml"),
+    )
+    sim = NodeProcess(
+        "uav_sim_node",
+        ["--ros-args", "-r", f"__ns:={ns}", *clock, "--params-file", str(sim_params)],
+        tmp_path / "sim.log",
+    )
+    ctl = NodeProcess(
+        "follow_controller_node",
+        [
+            "--ros-args",
+            "-r",
+            f"__ns:={ns}",
+            *clock,
+            "--params-file",
+            str(ctl_params),
+            "-p",
+            "use_sim_time:=true",
+            "-r",
+            "tracked_object:=ground_truth/tracked_object",
+        ],
+        tmp_path / "ctl.log",
+    )
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("closed_loop_probe", namespace=ns, context=ctx)
@@ -56,8 +87,12 @@ def test_closed_loop_keeps_the_target_centred(tmp_path) -> None:
         node.create_subscription(PoseStamped, f"sim/{name}_pose", poses[name].append, 100)
     client = node.create_client(SetBool, "follow_controller_node/enable")
     try:
-        spin_until(ex, lambda: not sim.alive() or not ctl.alive() or (client.service_is_ready() and truth), START_S,
-                   "both nodes to start")
+        spin_until(
+            ex,
+            lambda: not sim.alive() or not ctl.alive() or (client.service_is_ready() and truth),
+            START_S,
+            "both nodes to start",
+        )
         assert sim.alive() and ctl.alive(), sim.output() + ctl.output()
         future = client.call_async(SetBool.Request(data=True))
         spin_until(ex, future.done, WAIT_S, "engaging")

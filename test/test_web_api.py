@@ -118,8 +118,15 @@ def test_status_board_and_text():
     board.diagnostics({"fps": "29.5", "latency_ms_median": "11.0"})
     board.follow(1, True, "")
     s = board.snapshot()
-    assert s["tracker"] == {"state": "TRACKING", "target_id": 3, "score": 0.877, "latency_ms": 12.3,
-                            "stamp_ns": "5", "age_s": 0.0, "fresh": True}
+    assert s["tracker"] == {
+        "state": "TRACKING",
+        "target_id": 3,
+        "score": 0.877,
+        "latency_ms": 12.3,
+        "stamp_ns": "5",
+        "age_s": 0.0,
+        "fresh": True,
+    }
     assert (s["fps"], s["latency_ms_median"]) == (29.5, 11.0)
     assert status_lines(s) == ["tracker: TRACKING target 3 score 0.88  29.5 fps 12 ms", "follower: FOLLOWING (engaged)"]
     now[0] += 3.0

@@ -201,14 +201,18 @@ class FollowController:
             pid.reset()
         if self._tracker_idle or not self._ever_followed:
             st.state = FollowState.IDLE
-            st.message = "no target selected" if self._tracker_idle or self._last_arrival is None else (
-                self._reject or "waiting for a valid target")
+            st.message = (
+                "no target selected"
+                if self._tracker_idle or self._last_arrival is None
+                else (self._reject or "waiting for a valid target")
+            )
             return Command(), st
         if self._lost_since is None:
             self._lost_since = now
         lost_for = now - self._lost_since
         reason = self._reject or (
-            "no tracked_object within input_timeout_s" if self._last_arrival is not None else "no input")
+            "no tracked_object within input_timeout_s" if self._last_arrival is not None else "no input"
+        )
         if lost_for >= self.p.idle_after_s:
             st.state, st.message = FollowState.IDLE, f"gave up after {lost_for:.1f} s lost ({reason})"
             return Command(), st

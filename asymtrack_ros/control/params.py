@@ -54,26 +54,39 @@ _PIDS = {
 }
 
 SCHEMA: dict[str, Spec] = {
-    "mode": Spec("gimbal", "gimbal: gimbal rates only; yaw: vehicle yaw (+ gimbal pitch); follow: yaw, "
-                 "forward/back and up/down", choices=MODES),
+    "mode": Spec(
+        "gimbal",
+        "gimbal: gimbal rates only; yaw: vehicle yaw (+ gimbal pitch); follow: yaw, forward/back and up/down",
+        choices=MODES,
+    ),
     "rate_hz": Spec(20.0, "command stream rate while engaged [Hz] (PX4 offboard needs > 2)", 2.0, 200.0, True),
-    "input_timeout_s": Spec(0.3, "watchdog: zero commands when tracked_object stops arriving, or its stamp is "
-                            "older than this [s]", 0.0, 5.0, True),
+    "input_timeout_s": Spec(
+        0.3,
+        "watchdog: zero commands when tracked_object stops arriving, or its stamp is older than this [s]",
+        0.0,
+        5.0,
+        True,
+    ),
     "stamp_tolerance_s": Spec(0.05, "stamps up to this far in the future are accepted (clock offsets) [s]", 0.0, 1.0),
     "min_score": Spec(0.3, "tracker scores below this count as no target", 0.0, 1.0),
     "cmd_vel_stamped": Spec(False, "publish geometry_msgs/TwistStamped instead of Twist on cmd_vel"),
     "vehicle_frame_id": Spec("base_link", "frame_id of TwistStamped commands (body FLU)"),
-    "camera.hfov_deg": Spec(0.0, "horizontal field of view used when no camera_info has arrived [deg]; "
-                            "0: camera_info required", 0.0, 179.0),
+    "camera.hfov_deg": Spec(
+        0.0, "horizontal field of view used when no camera_info has arrived [deg]; 0: camera_info required", 0.0, 179.0
+    ),
     "camera.use_projection": Spec(False, "use camera_info P (rectified images) instead of K and D (raw images)"),
-    "camera.pitch_deg": Spec(0.0, "camera pitch below the horizon without gimbal attitude feedback [deg]",
-                             -90.0, 90.0),
+    "camera.pitch_deg": Spec(0.0, "camera pitch below the horizon without gimbal attitude feedback [deg]", -90.0, 90.0),
     "gimbal.enabled": Spec(True, "a rate-controlled gimbal is present (gimbal/rate_cmd is published)"),
     "gimbal.frame_id": Spec("base_link", "frame_id of the gimbal rate commands (the gimbal base, FLU)"),
     "gimbal.max_rate_deg_s": Spec(60.0, "largest gimbal rate [deg/s]", 0.0, 720.0, True),
     "gimbal.max_accel_deg_s2": Spec(360.0, "largest gimbal rate change [deg/s^2]", 0.0, None, True),
-    "gimbal.recenter_gain": Spec(1.0, "yaw and follow modes: gimbal yaw is driven back to the body axis at this "
-                                 "gain [1/s] (needs gimbal attitude feedback)", 0.0, 20.0),
+    "gimbal.recenter_gain": Spec(
+        1.0,
+        "yaw and follow modes: gimbal yaw is driven back to the body axis at this "
+        "gain [1/s] (needs gimbal attitude feedback)",
+        0.0,
+        20.0,
+    ),
     "gimbal.feedback_timeout_s": Spec(0.5, "gimbal attitude older than this is ignored [s]", 0.0, None, True),
     "vehicle.max_yaw_rate_deg_s": Spec(45.0, "largest vehicle yaw rate [deg/s]", 0.0, 360.0, True),
     "vehicle.max_yaw_accel_deg_s2": Spec(90.0, "largest vehicle yaw rate change [deg/s^2]", 0.0, None, True),
@@ -84,23 +97,35 @@ SCHEMA: dict[str, Spec] = {
     "vehicle.max_accel": Spec(2.0, "largest horizontal speed change [m/s^2]", 0.0, None, True),
     "vehicle.max_vertical_accel": Spec(1.0, "largest vertical speed change [m/s^2]", 0.0, None, True),
     "vehicle.vertical_enabled": Spec(True, "follow mode: command up/down to hold standoff.elevation_deg"),
-    "standoff.distance_m": Spec(15.0, "follow mode: desired distance to the target along the line of sight [m]",
-                                0.0, 1000.0, True),
-    "standoff.elevation_deg": Spec(30.0, "follow mode: desired angle of the target below the horizon [deg]",
-                                   -45.0, 85.0),
+    "standoff.distance_m": Spec(
+        15.0, "follow mode: desired distance to the target along the line of sight [m]", 0.0, 1000.0, True
+    ),
+    "standoff.elevation_deg": Spec(
+        30.0, "follow mode: desired angle of the target below the horizon [deg]", -45.0, 85.0
+    ),
     "standoff.target_height_m": Spec(1.7, "assumed height of the target (its box height) [m]", 0.0, 100.0),
-    "standoff.box_height": Spec(0.0, "desired box height as a fraction of the image height; > 0 replaces "
-                                "target_height_m (the target's size is then unknown)", 0.0, 1.0),
-    "gate.max_size_jump": Spec(1.6, "a box height this many times above or below the average of the accepted "
-                               "ones is not acted on (a drifting tracker's jump) until it returns; 0: off",
-                               0.0, 100.0),
-    "gate.size_tau_s": Spec(1.0, "time constant of that average [s]: how fast it follows a real approach",
-                            0.0, 60.0),
-    "lost.search_after_s": Spec(0.0, "after this long LOST, yaw towards where the target was last seen [s]; "
-                                "0: hold still", 0.0),
+    "standoff.box_height": Spec(
+        0.0,
+        "desired box height as a fraction of the image height; > 0 replaces "
+        "target_height_m (the target's size is then unknown)",
+        0.0,
+        1.0,
+    ),
+    "gate.max_size_jump": Spec(
+        1.6,
+        "a box height this many times above or below the average of the accepted "
+        "ones is not acted on (a drifting tracker's jump) until it returns; 0: off",
+        0.0,
+        100.0,
+    ),
+    "gate.size_tau_s": Spec(1.0, "time constant of that average [s]: how fast it follows a real approach", 0.0, 60.0),
+    "lost.search_after_s": Spec(
+        0.0, "after this long LOST, yaw towards where the target was last seen [s]; 0: hold still", 0.0
+    ),
     "lost.search_rate_deg_s": Spec(15.0, "search yaw rate [deg/s]", 0.0, 360.0, True),
-    "lost.idle_after_s": Spec(10.0, "after this long LOST or SEARCHING, give up (IDLE, zero commands) [s]",
-                              0.0, None, True),
+    "lost.idle_after_s": Spec(
+        10.0, "after this long LOST or SEARCHING, give up (IDLE, zero commands) [s]", 0.0, None, True
+    ),
 }
 for _axis, _specs in _PIDS.items():
     SCHEMA.update({f"pid.{_axis}.{k}": v for k, v in _specs.items()})
@@ -247,9 +272,7 @@ def _cross_check(p: FollowParams) -> None:
     if p.mode == "gimbal" and not p.gimbal_enabled:
         raise ParamError("parameter 'mode' is gimbal but 'gimbal.enabled' is false: nothing to command")
     if p.input_timeout_s < 1.0 / p.rate_hz:
-        raise ParamError(
-            f"parameter 'input_timeout_s' ({p.input_timeout_s}) must be >= one command period (1/rate_hz)"
-        )
+        raise ParamError(f"parameter 'input_timeout_s' ({p.input_timeout_s}) must be >= one command period (1/rate_hz)")
     if p.mode == "follow" and p.target_height <= 0.0 and p.box_height <= 0.0:
         raise ParamError("follow mode needs 'standoff.target_height_m' > 0 or 'standoff.box_height' > 0")
     search_max = p.gimbal_max_rate if p.mode == "gimbal" else p.max_yaw_rate

@@ -60,8 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None, help="scenario textures seed (default: config)")
     ap.add_argument("--model", type=Path, default=None, help="tracker checkpoint or exported model directory")
     ap.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
-    ap.add_argument("--tracker-param", action="append", default=[], metavar="NAME=VALUE",
-                    help="override a tracker parameter of config/tracker.yaml (repeatable)")
+    ap.add_argument(
+        "--tracker-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a tracker parameter of config/tracker.yaml (repeatable)",
+    )
     ap.add_argument("--out", type=Path, default=Path("demo_output"))
     ap.add_argument("--no-video", action="store_true")
     args = ap.parse_args(argv)
@@ -95,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     writer = None
     if not args.no_video:
-        writer = cv2.VideoWriter(str(args.out / "follow.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                 (camera.width, camera.height))
+        writer = cv2.VideoWriter(
+            str(args.out / "follow.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (camera.width, camera.height)
+        )
         if not writer.isOpened():
             print("demo: cannot open an mp4 writer; continuing without video", file=sys.stderr)
             writer = None
@@ -105,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         if writer is not None:
             writer.write(annotate(frame, sample, params.standoff_distance))
 
-    print(f"demo: {duration:.0f} s at {fps:.0f} frames/s, {camera.width}x{camera.height}, mode {params.mode}, "
-          f"tracker: {model_note}")
+    print(
+        f"demo: {duration:.0f} s at {fps:.0f} frames/s, {camera.width}x{camera.height}, mode {params.mode}, "
+        f"tracker: {model_note}"
+    )
     t0 = time.perf_counter()
     result = run_loop(sim, FollowController(params), duration, fps, tracker=tracker, on_frame=on_frame)
     wall = time.perf_counter() - t0

@@ -44,8 +44,16 @@ class VehicleState:
     gimbal_yaw_rate: float = 0.0
 
     def copy(self) -> VehicleState:
-        return VehicleState(self.pos.copy(), self.yaw, self.vel.copy(), self.yaw_rate, self.gimbal_pitch,
-                            self.gimbal_yaw, self.gimbal_pitch_rate, self.gimbal_yaw_rate)
+        return VehicleState(
+            self.pos.copy(),
+            self.yaw,
+            self.vel.copy(),
+            self.yaw_rate,
+            self.gimbal_pitch,
+            self.gimbal_yaw,
+            self.gimbal_pitch_rate,
+            self.gimbal_yaw_rate,
+        )
 
 
 def _first_order(x: float, target: float, dt: float, tau: float) -> float:

@@ -66,8 +66,9 @@ def run_loop(
     result = LoopResult()
     dt = 1.0 / fps
     k_mat = sim.camera.k
-    controller.set_camera(CameraModel(k_mat[0, 0], k_mat[1, 1], k_mat[0, 2], k_mat[1, 2], sim.camera.width,
-                                      sim.camera.height))
+    controller.set_camera(
+        CameraModel(k_mat[0, 0], k_mat[1, 1], k_mat[0, 2], k_mat[1, 2], sim.camera.width, sim.camera.height)
+    )
     controller.engage(True, CLOCK_START + sim.t)
     n = int(round(duration * fps))
     for k in range(n + 1):
@@ -92,9 +93,18 @@ def run_loop(
         controller.set_gimbal_attitude(s.gimbal_pitch, s.gimbal_yaw, now)
         controller.observe(obs, now)
         command, status = controller.step(now)
-        sample = Sample(frame.t, frame.target.box, frame.target.in_image, frame.target.unoccluded,
-                        obs.box if obs.state == TRACKING else None, obs.state, obs.score,
-                        frame.target.distance, command, status)
+        sample = Sample(
+            frame.t,
+            frame.target.box,
+            frame.target.in_image,
+            frame.target.unoccluded,
+            obs.box if obs.state == TRACKING else None,
+            obs.state,
+            obs.score,
+            frame.target.distance,
+            command,
+            status,
+        )
         result.samples.append(sample)
         if on_frame is not None:
             on_frame(frame, sample)

@@ -91,8 +91,15 @@ class ObjectView:
 
 
 class Renderer:
-    def __init__(self, scenario: Scenario, camera: CameraSpec, seed: int = 0, texel: float = 0.07,
-                 tex_size: int = 4096, haze_distance: float = 450.0) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        camera: CameraSpec,
+        seed: int = 0,
+        texel: float = 0.07,
+        tex_size: int = 4096,
+        haze_distance: float = 450.0,
+    ) -> None:
         rng = np.random.default_rng(seed)
         self.cam, self.scenario, self.texel, self.haze_distance = camera, scenario, texel, haze_distance
         tex = ground_texture(rng, tex_size, texel, scenario.roads)
@@ -150,8 +157,9 @@ class Renderer:
         size = self.levels[0].shape[0]
         tile = size * self.texel
         ox, oy = math.floor(c[0] / tile) * tile, math.floor(c[1] / tile) * tile  # keeps texel coords small
-        tex_from_world = np.array([[1 / self.texel, 0, -ox / self.texel], [0, -1 / self.texel, oy / self.texel],
-                                   [0, 0, 1.0]])
+        tex_from_world = np.array(
+            [[1 / self.texel, 0, -ox / self.texel], [0, -1 / self.texel, oy / self.texel], [0, 0, 1.0]]
+        )
         m = tex_from_world @ np.linalg.inv(h_img_ground)
         # Mip level per row from the ground footprint of a pixel at the image centre column.
         depth = -c[2] / dz[first:]
@@ -169,8 +177,14 @@ class Renderer:
                 end += 1
             s = 0.5**lv
             band = np.diag([s, s, 1.0]) @ m @ np.array([[1, 0, 0], [0, 1, start], [0, 0, 1.0]])
-            cv2.warpPerspective(self.levels[lv], band, (w, end - start), dst=img[start:end],
-                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_WRAP)
+            cv2.warpPerspective(
+                self.levels[lv],
+                band,
+                (w, end - start),
+                dst=img[start:end],
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_WRAP,
+            )
             start = end
         fog = 1.0 - np.exp(-np.maximum(dist - HAZE_START, 0.0) / self.haze_distance)
         hazy = np.nonzero(fog > 0.02)[0]
@@ -266,8 +280,14 @@ class Renderer:
             sprite = self._sprite(a, cs, sn, (sw, sh))
             src = np.float32([[0, 0], [sw, 0], [sw, sh], [0, sh]]) - 0.5  # corner to centre origin
             mat = cv2.getPerspectiveTransform(src, (uv - 0.5 - (x0, y0)).astype(np.float32))
-            warped = cv2.warpPerspective(sprite, mat, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
-                                         borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+            warped = cv2.warpPerspective(
+                sprite,
+                mat,
+                (x1 - x0, y1 - y0),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=(0, 0, 0, 0),
+            )
             alpha = warped[..., 3:].astype(np.float32) * (1.0 / 255.0)
             roi = img[y0:y1, x0:x1]
             roi[:] = (roi * (1 - alpha) + warped[..., :3] * alpha).astype(np.uint8)

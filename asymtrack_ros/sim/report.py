@@ -86,10 +86,12 @@ def summary_text(s: Summary, oracle: bool) -> str:
         return f"{100 * value:5.1f} % of {of:4d} frames  ({verdict} the {100 * bar:.0f} % bar)"
 
     note = "  (oracle: the boxes are the ground truth)" if oracle else ""
-    return "\n".join([
-        f"frames: {s.frames} ({s.counted_frames} with the target not hidden behind an occluder)",
-        f"target tracked (IoU > 0.5):                  {mark(s.tracked, 0.9, s.counted_frames)}{note}",
-        f"centred within 10 % of the width (tracked):  {mark(s.centred, 0.9, s.tracked_frames)}",
-        f"standoff within 20 % of set-point (t > 5 s): {mark(s.standoff, 0.8, s.late_frames)}",
-        f"mean centre error {s.mean_centre_error_px:.1f} px, mean |distance error| {s.mean_distance_error_m:.2f} m",
-    ])
+    return "\n".join(
+        [
+            f"frames: {s.frames} ({s.counted_frames} with the target not hidden behind an occluder)",
+            f"target tracked (IoU > 0.5):                  {mark(s.tracked, 0.9, s.counted_frames)}{note}",
+            f"centred within 10 % of the width (tracked):  {mark(s.centred, 0.9, s.tracked_frames)}",
+            f"standoff within 20 % of set-point (t > 5 s): {mark(s.standoff, 0.8, s.late_frames)}",
+            f"mean centre error {s.mean_centre_error_px:.1f} px, mean |distance error| {s.mean_distance_error_m:.2f} m",
+        ]
+    )

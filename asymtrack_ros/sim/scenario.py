@@ -104,21 +104,59 @@ class Scenario:
 
 def default_scenario() -> Scenario:
     """~60 s: straight, speed-up, left bend, slow S-bend, stop and go; distractor and trees."""
-    route = [(0, 0), (70, 0), (100, 25), (100, 60), (80, 85), (95, 110), (140, 115), (175, 95), (190, 60),
-             (185, 20)]
-    target_speeds = [(0, 3.0), (6, 3.0), (10, 6.0), (20, 6.0), (24, 2.5), (31, 2.5), (35, 5.0), (44, 5.0),
-                     (46, 0.0), (49, 0.0), (52, 4.0), (70, 4.0)]
+    route = [(0, 0), (70, 0), (100, 25), (100, 60), (80, 85), (95, 110), (140, 115), (175, 95), (190, 60), (185, 20)]
+    target_speeds = [
+        (0, 3.0),
+        (6, 3.0),
+        (10, 6.0),
+        (20, 6.0),
+        (24, 2.5),
+        (31, 2.5),
+        (35, 5.0),
+        (44, 5.0),
+        (46, 0.0),
+        (49, 0.0),
+        (52, 4.0),
+        (70, 4.0),
+    ]
     centre = chaikin(np.array(route, np.float64))
-    target = Actor("target", "van", 2.0, 1.9, 4.5, Path(lane_offset(centre, 2.5).tolist(), target_speeds, start_s=20.0),
-                   color=(40, 70, 200), number=17)
+    target = Actor(
+        "target",
+        "van",
+        2.0,
+        1.9,
+        4.5,
+        Path(lane_offset(centre, 2.5).tolist(), target_speeds, start_s=20.0),
+        color=(40, 70, 200),
+        number=17,
+    )
     # Look-alike in the other lane: meets the target on the first straight, then again
     # near the end (it keeps driving back along the route).
     lane = lane_offset(centre, -2.5)[::-1]
-    distractor = Actor("distractor", "van", 2.0, 1.9, 4.5, Path(lane.tolist(), [(0, 5.5), (70, 5.5)], start_s=95.0),
-                       color=(50, 80, 190), number=71)
-    trees = [Actor(f"tree{i}", "tree", h, w, position=p) for i, (p, h, w) in enumerate(
-        [((92.0, 12.0), 9.0, 6.0), ((88.0, 68.0), 8.0, 6.0), ((110.0, 100.0), 8.5, 6.5), ((168.0, 101.0), 9.0, 7.0),
-         ((40.0, 9.0), 7.0, 5.0), ((60.0, -9.0), 8.0, 5.5), ((176.0, 55.0), 8.0, 6.0)])]
+    distractor = Actor(
+        "distractor",
+        "van",
+        2.0,
+        1.9,
+        4.5,
+        Path(lane.tolist(), [(0, 5.5), (70, 5.5)], start_s=95.0),
+        color=(50, 80, 190),
+        number=71,
+    )
+    trees = [
+        Actor(f"tree{i}", "tree", h, w, position=p)
+        for i, (p, h, w) in enumerate(
+            [
+                ((92.0, 12.0), 9.0, 6.0),
+                ((88.0, 68.0), 8.0, 6.0),
+                ((110.0, 100.0), 8.5, 6.5),
+                ((168.0, 101.0), 9.0, 7.0),
+                ((40.0, 9.0), 7.0, 5.0),
+                ((60.0, -9.0), 8.0, 5.5),
+                ((176.0, 55.0), 8.0, 6.0),
+            ]
+        )
+    ]
     # A sign gantry across the first straight: the van drives under it while the follower,
     # behind and above, looks through the sign.
     gantry = Actor("gantry", "gantry", 7.0, 14.0, position=(48.0, 0.0), heading=math.pi / 2)

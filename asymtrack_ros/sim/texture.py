@@ -21,8 +21,13 @@ def periodic_noise(rng: np.random.Generator, size: int, scale: float) -> np.ndar
 def _upsample_tileable(img: np.ndarray, size: int) -> np.ndarray:
     pad = 2
     n = img.shape[0]
-    big = cv2.resize(np.pad(img, [(pad, pad), (pad, pad)] + [(0, 0)] * (img.ndim - 2), mode="wrap"),
-                     None, fx=size / n, fy=size / n, interpolation=cv2.INTER_CUBIC)
+    big = cv2.resize(
+        np.pad(img, [(pad, pad), (pad, pad)] + [(0, 0)] * (img.ndim - 2), mode="wrap"),
+        None,
+        fx=size / n,
+        fy=size / n,
+        interpolation=cv2.INTER_CUBIC,
+    )
     o = pad * size // n
     return big[o : o + size, o : o + size]
 
@@ -91,9 +96,15 @@ def ground_texture(rng: np.random.Generator, size: int, texel: float, roads: lis
     return img
 
 
-def vehicle_sprites(rng: np.random.Generator, color: tuple[int, int, int], number: int,
-                    length_m: float = 4.5, width_m: float = 1.9, height_m: float = 2.0,
-                    px_per_m: float = 80.0) -> dict[str, np.ndarray]:
+def vehicle_sprites(
+    rng: np.random.Generator,
+    color: tuple[int, int, int],
+    number: int,
+    length_m: float = 4.5,
+    width_m: float = 1.9,
+    height_m: float = 2.0,
+    px_per_m: float = 80.0,
+) -> dict[str, np.ndarray]:
     """BGRA views of a van: 'side' (facing right), 'front', 'back'; the body fills each sprite."""
     h = int(height_m * px_per_m)
     noise = rng.standard_normal((h, int(length_m * px_per_m))).astype(np.float32)
@@ -116,8 +127,16 @@ def vehicle_sprites(rng: np.random.Generator, color: tuple[int, int, int], numbe
             for xc in (0.18, 0.8):
                 cv2.circle(img, (int(xc * w), int(0.86 * h)), int(0.14 * h), (25, 25, 25, 255), -1)
                 cv2.circle(img, (int(xc * w), int(0.86 * h)), int(0.06 * h), (150, 150, 150, 255), -1)
-            cv2.putText(img, str(number), (int(0.38 * w), int(0.53 * h)), cv2.FONT_HERSHEY_SIMPLEX, 2.2,
-                        (*stripe, 255), 6, cv2.LINE_AA)
+            cv2.putText(
+                img,
+                str(number),
+                (int(0.38 * w), int(0.53 * h)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                2.2,
+                (*stripe, 255),
+                6,
+                cv2.LINE_AA,
+            )
         else:
             cv2.rectangle(img, (int(0.08 * w), int(0.14 * h)), (int(0.92 * w), int(0.45 * h)), dark, -1)
             lamp = (200, 240, 255, 255) if view == "front" else (40, 40, 220, 255)
@@ -125,8 +144,9 @@ def vehicle_sprites(rng: np.random.Generator, color: tuple[int, int, int], numbe
                 cv2.circle(img, (int(xc * w), int(0.68 * h)), int(0.06 * h), lamp, -1)
             cv2.rectangle(img, (int(0.3 * w), int(0.7 * h)), (int(0.7 * w), int(0.8 * h)), (200, 200, 200, 255), -1)
             for xc in (0.12, 0.88):
-                cv2.rectangle(img, (int((xc - 0.08) * w), int(0.84 * h)), (int((xc + 0.08) * w), h - 1),
-                              (25, 25, 25, 255), -1)
+                cv2.rectangle(
+                    img, (int((xc - 0.08) * w), int(0.84 * h)), (int((xc + 0.08) * w), h - 1), (25, 25, 25, 255), -1
+                )
         rgb = img[..., :3].astype(np.float32) * (1.0 + 0.06 * noise[:, :w, None])
         img[..., :3] = np.clip(rgb, 0, 255).astype(np.uint8)
         views[view] = img
@@ -143,8 +163,9 @@ def tree_sprite(rng: np.random.Generator, width_m: float, height_m: float, px_pe
         cy = rng.normal(0.36, 0.13) * h
         r = rng.uniform(0.08, 0.2) * w
         shade = rng.uniform(0.6, 1.1)
-        cv2.circle(img, (int(cx), int(cy)), int(r), (int(40 * shade), int(110 * shade), int(50 * shade), 255), -1,
-                   cv2.LINE_AA)
+        cv2.circle(
+            img, (int(cx), int(cy)), int(r), (int(40 * shade), int(110 * shade), int(50 * shade), 255), -1, cv2.LINE_AA
+        )
     noise = rng.standard_normal((h, w, 1)).astype(np.float32) * 12.0
     img[..., :3] = np.clip(img[..., :3].astype(np.float32) + noise, 0, 255).astype(np.uint8)
     return img
@@ -162,8 +183,16 @@ def gantry_sprite(rng: np.random.Generator, width_m: float, height_m: float, px_
     cv2.rectangle(img, (int(0.08 * w), top), (int(0.92 * w), bottom), (120, 70, 20, 255), -1)
     cv2.rectangle(img, (int(0.08 * w), top), (int(0.92 * w), bottom), (235, 235, 235, 255), 3)
     for i, text in enumerate(("NORTH 12", "CENTRE 4")):
-        cv2.putText(img, text, (int(0.14 * w), top + int((0.45 + 0.4 * i) * (bottom - top))),
-                    cv2.FONT_HERSHEY_SIMPLEX, 1.6, (235, 235, 235, 255), 3, cv2.LINE_AA)
+        cv2.putText(
+            img,
+            text,
+            (int(0.14 * w), top + int((0.45 + 0.4 * i) * (bottom - top))),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            1.6,
+            (235, 235, 235, 255),
+            3,
+            cv2.LINE_AA,
+        )
     noise = rng.standard_normal((h, w, 1)).astype(np.float32) * 5.0
     img[..., :3] = np.clip(img[..., :3].astype(np.float32) + noise, 0, 255).astype(np.uint8)
     return img

@@ -33,9 +33,15 @@ class Frame:
 
 
 class Simulator:
-    def __init__(self, scenario: Scenario | None = None, camera: CameraSpec | None = None,
-                 limits: VehicleLimits | None = None, seed: int = 0, physics_dt: float = 0.005,
-                 hold_until_command: bool = False) -> None:
+    def __init__(
+        self,
+        scenario: Scenario | None = None,
+        camera: CameraSpec | None = None,
+        limits: VehicleLimits | None = None,
+        seed: int = 0,
+        physics_dt: float = 0.005,
+        hold_until_command: bool = False,
+    ) -> None:
         """``hold_until_command``: the actors wait for the first non-zero command (the follower
         engaging), however long the other nodes take to start.
         """

@@ -139,8 +139,9 @@ class AsymTrackTracker(Tracker):
         if prior and logits is not None and sigma > 0.0:
             if self._posterior is None or self._posterior.cells != logits.shape[-1]:
                 self._posterior = CornerPosterior(logits.shape[-1])
-            crop_box = self._posterior(logits[0], ((x + w / 2 - x0) / side, (y + h / 2 - y0) / side, w / side,
-                                                   h / side), sigma)
+            crop_box = self._posterior(
+                logits[0], ((x + w / 2 - x0) / side, (y + h / 2 - y0) / side, w / side, h / side), sigma
+            )
         return crop_box_to_image(crop_box, x0, y0, side), float(out["score"][0])
 
     def _predict(self, image: np.ndarray, box: tuple[float, ...], factor: float) -> tuple[tuple[float, ...], float]:

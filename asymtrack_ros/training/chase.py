@@ -94,8 +94,14 @@ class Chase:
 
     @staticmethod
     def random(rng: np.random.Generator) -> Chase:
-        return Chase(rng.uniform(0.0, 3.0), rng.uniform(6.0, 35.0), rng.normal(0.0, 0.8), rng.normal(0.0, 0.1),
-                     rng.uniform(3.0, 35.0), tuple(rng.uniform(-0.1, 0.1, 2)))
+        return Chase(
+            rng.uniform(0.0, 3.0),
+            rng.uniform(6.0, 35.0),
+            rng.normal(0.0, 0.8),
+            rng.normal(0.0, 0.1),
+            rng.uniform(3.0, 35.0),
+            tuple(rng.uniform(-0.1, 0.1, 2)),
+        )
 
 
 class RenderedFrame:

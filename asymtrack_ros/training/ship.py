@@ -61,9 +61,7 @@ def averaged_network(checkpoints: list[Path], variant: str | None = None) -> Asy
     return network_from_state(mean, recorded.pop(), variant, f"average of {len(states)} checkpoints")
 
 
-def ship(
-    checkpoints: list[str | Path], out: str | Path, variant: str | None = None, allow_fp16: bool = True
-) -> dict:
+def ship(checkpoints: list[str | Path], out: str | Path, variant: str | None = None, allow_fp16: bool = True) -> dict:
     """Write the deploy-form file of one checkpoint or of the mean of several; returns what
     was written and the measured fp16 parity.
     """

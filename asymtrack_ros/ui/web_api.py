@@ -89,7 +89,7 @@ def _stamp_ns(body: dict) -> int:
     if stamp is None:
         return 0  # the latest frame
     if not isinstance(stamp, dict) or set(stamp) != {"sec", "nanosec"}:
-        raise ApiError(400, "'stamp' must be {\"sec\": int, \"nanosec\": int}")
+        raise ApiError(400, '\'stamp\' must be {"sec": int, "nanosec": int}')
     sec, nanosec = stamp["sec"], stamp["nanosec"]
     for v in (sec, nanosec):
         if isinstance(v, bool) or not isinstance(v, int):

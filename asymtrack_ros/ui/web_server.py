@@ -26,8 +26,13 @@ from ..tracking.session import Selection
 from .web_api import MAX_BODY, ApiError, FollowRequest, StreamOptions, check_token, parse_command, stream_options
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
-CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
 BOUNDARY = "asymtrackframe"
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -92,8 +97,9 @@ class FrameStore:
             return None
         h, w = image.shape[:2]
         if options.max_width and w > options.max_width:
-            image = cv2.resize(image, (options.max_width, max(1, round(h * options.max_width / w))),
-                               interpolation=cv2.INTER_AREA)
+            image = cv2.resize(
+                image, (options.max_width, max(1, round(h * options.max_width / w))), interpolation=cv2.INTER_AREA
+            )
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, options.quality])
         if not ok:
             return None
@@ -293,8 +299,10 @@ class Handler(BaseHTTPRequestHandler):
                     seq = frames.seq
                     continue
                 seq, stamp, data = got
-                head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n"
-                        f"X-Stamp: {stamp_text(stamp)}\r\nX-Frame-Seq: {seq}\r\n\r\n")
+                head = (
+                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n"
+                    f"X-Stamp: {stamp_text(stamp)}\r\nX-Frame-Seq: {seq}\r\n\r\n"
+                )
                 self.wfile.write(head.encode() + data + b"\r\n")
                 self.wfile.flush()
                 next_at = time.monotonic() + period
