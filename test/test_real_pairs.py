@@ -130,3 +130,23 @@ def test_eval_takes_tracker_parameters_and_refuses_unknown_ones(tmp_path: Path, 
     assert (boxes[1:, 2:] >= 60 - 1e-6).all()  # the initial box is the ground truth's, 17 px wide
     assert main([*args, "--out", str(tmp_path / "bad"), "--tracker-param", "no_such_parameter=1"]) == 2
     assert not (tmp_path / "bad" / "results").exists()
+
+
+def test_a_car_six_pixels_high_keeps_its_size_under_the_defaults() -> None:
+    """A far car (UAV123 car16_1: 8 x 6 px in a 480 px wide frame) is not inflated to a
+    minimum box: its box may only move by the tracker's damped size update.
+    """
+    import cv2
+
+    from asymtrack_ros.engines.factory import create_tracker, load_engine
+    from asymtrack_ros.files.sequences import read_boxes
+    from asymtrack_ros.tracking.tracker import TrackerParams
+
+    seq = TRAIN_SEQUENCES / "car16_1"
+    frames = sorted((seq / "img").iterdir())[:2]
+    box = read_boxes(seq / "groundtruth_rect.txt")[0]
+    assert box[3] < 7
+    tracker = create_tracker(load_engine(None, "torch"), TrackerParams(bgr_input=True))
+    tracker.init(cv2.imread(str(frames[0])), box)
+    result = tracker.update(cv2.imread(str(frames[1])))
+    assert result.box[3] < 10 and result.box[2] < 13

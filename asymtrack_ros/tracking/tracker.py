@@ -29,7 +29,7 @@ class TrackerParams:
     lost_patience: int = 3  # consecutive low-score frames before TRACKING -> LOST
     lost_search_growth: float = 1.25  # search region grows by this per lost frame...
     max_search_factor: float = 8.0  # ...up to this multiple of the target size
-    min_box_size: float = 10.0  # boxes are clipped to the image keeping at least this
+    min_box_size: float = 3.0  # boxes are clipped to the image keeping at least this (far targets are small)
     max_scale_change: float = 1.5  # per-frame limit on width/height growth or shrink (ratio)
     size_update_rate: float = 0.3  # share of the predicted size change taken per frame at score 1
     # AsymTrack's plausibility of a regressed box (SEAT applies its published values to its map):
