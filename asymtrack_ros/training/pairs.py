@@ -1,6 +1,7 @@
 """Training pairs: sources mixed by ratio, (template, search) frames sampled as the reference
 does, crops in the tracker's geometry with the reference's jitter and colour augmentation,
-and the search-frame box as target in normalised search-crop coordinates.
+and the search-frame box as target in normalised search-crop coordinates (with the
+template's box in its crop, which SEAT's template branch takes).
 
 Each sample is a pure function of (seed, sample id): workers, ranks and resumed runs see
 the same data stream without carrying random state around.
@@ -9,7 +10,7 @@ the same data stream without carrying random state around.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Protocol
 
 import cv2
 import numpy as np
@@ -17,8 +18,15 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..engines.spec import IMAGENET_MEAN, IMAGENET_STD
-from ..models.asymtrack import AsymTrackVariant
 from .geometry import box_center, box_in_crop, crop_side, jitter_box
+
+
+class CropSizes(Protocol):
+    """An AsymTrack variant or a SEAT architecture: the crop sizes the network takes."""
+
+    template_size: int
+    search_size: int
+
 
 TEMPLATE_FACTOR = 2.0
 SEARCH_FACTOR = 4.0
@@ -64,7 +72,7 @@ def make_pair(
     template_box: np.ndarray,
     search_frame,
     search_box: np.ndarray,
-    variant: AsymTrackVariant,
+    variant: CropSizes,
     aug: Augment,
 ) -> dict | None:
     """Crops and target for one pair; None if the jittered crop lost the target centre."""
@@ -73,6 +81,7 @@ def make_pair(
     t_side, s_side = crop_side(tb[2], tb[3], TEMPLATE_FACTOR), crop_side(sb[2], sb[3], SEARCH_FACTOR)
     s_cx, s_cy = box_center(sb)
     target = box_in_crop(search_box, s_cx, s_cy, s_side)
+    template_target = box_in_crop(template_box, *box_center(tb), t_side)
     if not (0.0 < target[0] < 1.0 and 0.0 < target[1] < 1.0):
         return None
     template = template_frame.crop(*box_center(tb), t_side, variant.template_size)
@@ -88,10 +97,16 @@ def make_pair(
     search = _colour(rng, search, gray, aug.brightness)
     if rng.random() < aug.flip:
         template = template[:, ::-1]
+        template_target[0] = 1.0 - template_target[0]
     if rng.random() < aug.flip:
         search = search[:, ::-1]
         target[0] = 1.0 - target[0]
-    return {"template": np.ascontiguousarray(template), "search": np.ascontiguousarray(search), "box": target}
+    return {
+        "template": np.ascontiguousarray(template),
+        "search": np.ascontiguousarray(search),
+        "box": target,
+        "template_box": template_target,
+    }
 
 
 def far_crop_centre(rng: np.random.Generator, box: np.ndarray, side: int) -> tuple[float, float]:
@@ -112,7 +127,7 @@ class PairDataset(Dataset):
         self,
         sources: list,
         weights: list[float],
-        variant: AsymTrackVariant,
+        variant: CropSizes,
         augment: Augment,
         max_gap: int = 200,
         neg_prob: float = 0.0,
@@ -168,8 +183,11 @@ class PairDataset(Dataset):
 
 
 def collate(items: list[dict]) -> dict[str, torch.Tensor]:
-    """uint8 NHWC crops, float boxes; negatives stacked with the index of their template."""
-    batch = {k: torch.from_numpy(np.stack([it[k] for it in items])) for k in ("template", "search", "box")}
+    """uint8 NHWC crops, float boxes (the search target and the template's own); negatives
+    stacked with the index of their template.
+    """
+    keys = ("template", "search", "box", "template_box")
+    batch = {k: torch.from_numpy(np.stack([it[k] for it in items])) for k in keys}
     neg = [i for i, it in enumerate(items) if "neg_search" in it]
     batch["neg_index"] = torch.tensor(neg, dtype=torch.long)
     batch["neg_search"] = (

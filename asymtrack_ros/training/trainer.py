@@ -3,7 +3,9 @@ clipping, DDP under torchrun, checkpoints in the official layout (``load_checkpo
 them) that also carry what resuming needs, a JSON-lines loss log and its plot.
 
 Output folder: ``config.yaml`` (resolved), ``log.jsonl``, ``loss.png``,
-``checkpoints/latest.pth.tar`` (every few minutes) and ``checkpoints/AsymTrack_ep<NNNN>.pth.tar``.
+``checkpoints/latest.pth.tar`` (every few minutes) and ``checkpoints/<AsymTrack|SEAT>_ep<NNNN>.pth.tar``.
+What the network, its loss and its validation are comes from the family's objective
+(``asymtrack_objective``, ``seat_objective``).
 """
 
 from __future__ import annotations
@@ -26,55 +28,15 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..models.asymtrack import AsymTrack, get_variant
-from ..models.asymtrack_blocks import to_nchw
-from ..models.checkpoint import is_deploy_form, network_from_state, recorded_variant, state_dict_of
 from ..models.safe_pickle import CheckpointError, read_checkpoint
-from ..models.unfold import match_batchnorms, unfold
+from .asymtrack_objective import AsymTrackObjective
 from .datasets import build_source
-from .losses import box_loss, score_loss
-from .pairs import Augment, PairDataset, PairSampler, collate, to_input
+from .pairs import Augment, PairDataset, PairSampler, collate
+from .seat_objective import SeatObjective
 from .teacher import FeatureDistillation, load_teacher
 
 log = logging.getLogger(__name__)
 VAL_SEED_OFFSET = 1_000_003  # validation pairs come from a stream the training never draws
-
-
-class TrainingNet(nn.Module):
-    """One module for the whole training pass, so that DDP sees every parameter use:
-    boxes for the positive pairs, score-head logits for positives and negatives, and the
-    teacher-feature loss of the search crops when distilling. The negatives reuse their
-    pair's template cache and run the backbone without gradients.
-    """
-
-    def __init__(self, net: AsymTrack, score_detach: bool = True, distill: FeatureDistillation | None = None) -> None:
-        super().__init__()
-        self.net, self.score_detach, self.distill = net, score_detach, distill
-
-    def _fmap(self, search: torch.Tensor, cache: dict[str, torch.Tensor]) -> torch.Tensor:
-        feat, hw = self.net.search_features(search, cache)
-        return to_nchw(self.net.bottleneck(feat), hw)
-
-    def forward(
-        self, template: torch.Tensor, search: torch.Tensor, neg_search: torch.Tensor, neg_index: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        cache = self.net.encode_template(template)
-        feat, hw = self.net.search_features(search, cache)
-        fmap = to_nchw(self.net.bottleneck(feat), hw)
-        boxes = self.net.box_head(fmap)[0]
-        out = {"boxes": boxes}
-        if self.distill is not None:
-            out["distill"] = self.distill(to_nchw(feat, hw), search)
-        head = self.net.score_head
-        if head is not None:
-            out["pos_logits"] = head(fmap.detach() if self.score_detach else fmap)
-            if len(neg_index):
-                with torch.no_grad():
-                    neg_map = self._fmap(neg_search, {k: v[neg_index] for k, v in cache.items()})
-                out["neg_logits"] = head(neg_map)
-            else:
-                out["neg_logits"] = boxes.new_zeros(0)
-        return out
 
 
 @dataclass
@@ -93,7 +55,10 @@ class Schedule:
         return f
 
 
-def build_optimizer(net: AsymTrack, o: dict, extra: list[nn.Parameter] = ()) -> torch.optim.AdamW:
+OBJECTIVES = {"asymtrack": AsymTrackObjective, "seat": SeatObjective}
+
+
+def build_optimizer(net: nn.Module, o: dict, extra: list[nn.Parameter] = ()) -> torch.optim.AdamW:
     """Backbone at ``backbone_lr_mult``, the rest (and ``extra``, e.g. the distillation
     projection) at the full lr.
     """
@@ -104,33 +69,6 @@ def build_optimizer(net: AsymTrack, o: dict, extra: list[nn.Parameter] = ()) -> 
         lr=o["lr"],
         weight_decay=o["weight_decay"],
     )
-
-
-def init_from(net: AsymTrack, path: str | Path) -> bool:
-    """Fine-tuning start: the weights of an official (training-form) checkpoint, or of a
-    deploy-form file such as the shipped one, unfolded back to the training form. A score
-    head the file lacks keeps its fresh initialisation; any other mismatch is an error.
-    Returns whether the file was deploy form (its head BatchNorms then need
-    ``match_batchnorms`` on data).
-    """
-    ckpt = read_checkpoint(path)
-    state = state_dict_of(ckpt, Path(path))
-    recorded = recorded_variant(ckpt)
-    if recorded is not None and recorded != net.variant.name:
-        raise CheckpointError(f"{path}: checkpoint is AsymTrack-{recorded}, training AsymTrack-{net.variant.name}")
-    deploy = is_deploy_form(state)
-    if deploy:
-        state = unfold(network_from_state(state, recorded, net.variant.name, str(path))).state_dict()
-    result = net.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not k.startswith("score_head.")]
-    if missing or result.unexpected_keys:
-        raise CheckpointError(
-            f"{path}: keys do not match AsymTrack-{net.variant.name} (missing {missing[:3]}, "
-            f"unexpected {result.unexpected_keys[:3]})"
-        )
-    form = " (deploy form, unfolded)" if deploy else ""
-    log.info("initialised from %s%s%s", path, form, " (score head fresh)" if result.missing_keys else "")
-    return deploy
 
 
 def _rng_state() -> dict:
@@ -175,7 +113,7 @@ def plot_log(log_path: Path, out_png: Path) -> None:
         return
     fig, ax = plt.subplots(figsize=(9, 5))
     steps = [r["step"] for r in train]
-    for key in ("loss", "giou", "l1", "score_bce", "distill"):
+    for key in ("loss", "giou", "l1", "score_bce", "cls", "reg", "distill"):
         if key in train[0]:
             ax.plot(steps, [r.get(key, np.nan) for r in train], label=key, linewidth=1)
     ax.set_xlabel("iteration")
@@ -213,18 +151,22 @@ class Trainer:
             torch.set_num_threads(int(cfg["threads"]))
         torch.manual_seed(cfg["seed"] + self.rank)
         self.main = self.rank == 0
-        variant = get_variant(cfg["variant"])
-        self.net = AsymTrack(variant, score_head=cfg["model"]["score_head"]).to(self.device)
+        d = cfg["distill"]
+        self.distill = (
+            FeatureDistillation(load_teacher(d["teacher_weights"] or None)).to(self.device) if d["weight"] else None
+        )
+        self.objective = OBJECTIVES[cfg["model"]["family"]](cfg, self.device, self.distill)
+        self.net = self.objective.net
         data, o = cfg["data"], cfg["optim"]
         sources = [build_source(s) for s in data["sources"]]
         weights = [float(s.get("weight", 1.0)) for s in data["sources"]]
         self.dataset = PairDataset(
             sources,
             weights,
-            variant,
+            self.objective.crop_sizes,
             Augment(**cfg["augment"]),
             max_gap=data["max_gap"],
-            neg_prob=data["neg_prob"] if cfg["model"]["score_head"] else 0.0,
+            neg_prob=data["neg_prob"] if self.objective.uses_negatives else 0.0,
             seed=cfg["seed"],
             length=data["samples_per_epoch"],
         )
@@ -232,10 +174,6 @@ class Trainer:
         self.iters_per_epoch = data["samples_per_epoch"] // (self.batch * self.world)
         if self.iters_per_epoch < 1:
             raise ValueError("data.samples_per_epoch is smaller than one batch on every process")
-        d = cfg["distill"]
-        self.distill = (
-            FeatureDistillation(load_teacher(d["teacher_weights"] or None)).to(self.device) if d["weight"] else None
-        )
         extra = list(self.distill.project.parameters()) if self.distill else []
         self.optimizer = build_optimizer(self.net, o, extra)
         total = o["epochs"] * self.iters_per_epoch
@@ -244,11 +182,11 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule)
         self.total_iters = total
         self.epoch, self.iteration, self.step = 0, 0, 0
-        if init and init_from(self.net, init):
-            self._match_head_batchnorms()
+        if init:
+            self.objective.init_from(init, lambda: collate([self.dataset[i] for i in range(self.batch)]))
         if resume:
             self._resume(resume)
-        model = TrainingNet(self.net, cfg["model"]["score_detach"], self.distill)
+        model = self.objective.module
         if self.world > 1:
             # find_unused_parameters: ETM carries reference parameters without gradients.
             model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
@@ -265,30 +203,15 @@ class Trainer:
                 self.log_path.write_text("".join(r for r in rows if json.loads(r)["step"] <= self.step))
         self._val_batches: list[dict] | None = None
 
-    def _match_head_batchnorms(self) -> None:
-        """Unfolded head BatchNorms made identities on a training batch (see ``unfold``)."""
-        batch = collate([self.dataset[i] for i in range(self.batch)])
-        dev = self.device
-        match_batchnorms(
-            self.net,
-            lambda: self.net(to_input(batch["template"].to(dev)), to_input(batch["search"].to(dev))),
-            [m for m in self.net.box_head.modules() if isinstance(m, nn.BatchNorm2d)],
-        )
-
     # -- checkpoints -------------------------------------------------------------------
 
     def checkpoint(self, stats: dict[str, float]) -> dict:
         return {
             "epoch": self.epoch,
-            "actor_type": "AsymTrackActor",
-            "net_type": "AsymTrack",
-            "net": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
-            "net_info": None,
-            "constructor": None,
+            **self.objective.checkpoint_fields(),
             "optimizer": self.optimizer.state_dict(),
             "stats": stats,
             "settings": {"config_name": self.cfg["variant"], "config": self.cfg, "script_name": "asymtrack_ros"},
-            "variant": self.cfg["variant"],
             "scheduler": self.scheduler.state_dict(),
             "distill_projection": self.distill.project.state_dict() if self.distill else None,
             "progress": {
@@ -306,9 +229,9 @@ class Trainer:
         latest = self.ckpt_dir / "latest.pth.tar"
         _save(ckpt, latest)
         if epoch_end:
-            _save(ckpt, self.ckpt_dir / f"AsymTrack_ep{self.epoch:04d}.pth.tar")
+            _save(ckpt, self.ckpt_dir / f"{self.objective.name}_ep{self.epoch:04d}.pth.tar")
             keep = self.cfg["checkpoint"]["keep"]
-            old = sorted(self.ckpt_dir.glob("AsymTrack_ep*.pth.tar"))
+            old = sorted(self.ckpt_dir.glob(f"{self.objective.name}_ep*.pth.tar"))
             for p in old[: max(0, len(old) - keep)]:
                 p.unlink()
         if self.log_path.is_file():
@@ -325,7 +248,7 @@ class Trainer:
                 f"{path}: written with {p['world']} process(es) x batch {p['batch_size']}; "
                 f"resume with the same (now {self.world} x {self.batch})"
             )
-        self.net.load_state_dict(state_dict_of(ckpt, Path(path)), strict=True)
+        self.objective.load_state(ckpt, Path(path))
         projection = ckpt.get("distill_projection")
         if (projection is None) != (self.distill is None):
             raise CheckpointError(f"{path}: resume with the distillation setting it was written with (distill.weight)")
@@ -359,18 +282,8 @@ class Trainer:
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         cfg = self.cfg
         self.model.train()
-        dev = self.device
-        out = self.model(
-            to_input(batch["template"].to(dev)),
-            to_input(batch["search"].to(dev)),
-            to_input(batch["neg_search"].to(dev)),
-            batch["neg_index"].to(dev),
-        )
-        loss, stats = box_loss(out["boxes"], batch["box"].to(dev), cfg["loss"]["giou"], cfg["loss"]["l1"])
-        if "pos_logits" in out:
-            s_loss, s_stats = score_loss(out["pos_logits"], out["neg_logits"])
-            loss = loss + cfg["loss"]["score"] * s_loss
-            stats.update(s_stats)
+        out = self.model(*self.objective.inputs(batch))
+        loss, stats = self.objective.loss(out, batch)
         if "distill" in out:
             loss = loss + cfg["distill"]["weight"] * out["distill"]
             stats["distill"] = out["distill"].detach()
@@ -383,10 +296,9 @@ class Trainer:
         self.scheduler.step()
         return {"loss": float(loss.detach()), **{k: float(v) for k, v in stats.items()}, "lr": lr}
 
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Mean IoU and score-head accuracy on fixed held-out pairs (same sources, a sample
-        stream the training never draws).
+        """The objective's validation on fixed held-out pairs (same sources, a sample stream
+        the training never draws).
         """
         n = self.cfg["val"]["pairs"]
         if not n:
@@ -396,22 +308,7 @@ class Trainer:
             items = [self.dataset[start + i] for i in range(n)]
             size = self.cfg["val"]["batch_size"]
             self._val_batches = [collate(items[i : i + size]) for i in range(0, n, size)]
-        self.net.eval()
-        ious, scores_pos, scores_neg = [], [], []
-        dev = self.device
-        for b in self._val_batches:
-            cache = self.net.encode_template(to_input(b["template"].to(dev)))
-            out = self.net.track(to_input(b["search"].to(dev)), cache)
-            _, stats = box_loss(out["boxes"], b["box"].to(dev))
-            ious.append(float(stats["iou"]) * len(b["box"]))
-            scores_pos += out["score"].cpu().tolist()
-            if len(b["neg_index"]):
-                neg_cache = {k: v[b["neg_index"].to(dev)] for k, v in cache.items()}
-                scores_neg += self.net.track(to_input(b["neg_search"].to(dev)), neg_cache)["score"].cpu().tolist()
-        result = {"val_iou": sum(ious) / n, "val_score_pos": float(np.mean(scores_pos))}
-        if scores_neg:
-            result["val_score_neg"] = float(np.mean(scores_neg))
-        return result
+        return self.objective.validate(self._val_batches)
 
     def _log(self, row: dict) -> None:
         with self.log_path.open("a") as f:

@@ -1,0 +1,165 @@
+"""What training AsymTrack means: the network, its training pass, its loss (the reference's
+box loss plus the score head's), its validation and its checkpoint fields. The trainer is
+the same for every family (see ``seat_objective``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..models.asymtrack import AsymTrack
+from ..models.asymtrack_blocks import to_nchw
+from ..models.checkpoint import is_deploy_form, network_from_state, recorded_variant, state_dict_of
+from ..models.safe_pickle import CheckpointError, read_checkpoint
+from ..models.unfold import match_batchnorms, unfold
+from .losses import box_loss, score_loss
+from .pairs import to_input
+from .teacher import FeatureDistillation
+
+log = logging.getLogger(__name__)
+
+
+class TrainingNet(nn.Module):
+    """One module for the whole training pass, so that DDP sees every parameter use:
+    boxes for the positive pairs, score-head logits for positives and negatives, and the
+    teacher-feature loss of the search crops when distilling. The negatives reuse their
+    pair's template cache and run the backbone without gradients.
+    """
+
+    def __init__(self, net: AsymTrack, score_detach: bool = True, distill: FeatureDistillation | None = None) -> None:
+        super().__init__()
+        self.net, self.score_detach, self.distill = net, score_detach, distill
+
+    def _fmap(self, search: torch.Tensor, cache: dict[str, torch.Tensor]) -> torch.Tensor:
+        feat, hw = self.net.search_features(search, cache)
+        return to_nchw(self.net.bottleneck(feat), hw)
+
+    def forward(
+        self, template: torch.Tensor, search: torch.Tensor, neg_search: torch.Tensor, neg_index: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        cache = self.net.encode_template(template)
+        feat, hw = self.net.search_features(search, cache)
+        fmap = to_nchw(self.net.bottleneck(feat), hw)
+        boxes = self.net.box_head(fmap)[0]
+        out = {"boxes": boxes}
+        if self.distill is not None:
+            out["distill"] = self.distill(to_nchw(feat, hw), search)
+        head = self.net.score_head
+        if head is not None:
+            out["pos_logits"] = head(fmap.detach() if self.score_detach else fmap)
+            if len(neg_index):
+                with torch.no_grad():
+                    neg_map = self._fmap(neg_search, {k: v[neg_index] for k, v in cache.items()})
+                out["neg_logits"] = head(neg_map)
+            else:
+                out["neg_logits"] = boxes.new_zeros(0)
+        return out
+
+
+def init_from(net: AsymTrack, path: str | Path) -> bool:
+    """Fine-tuning start: the weights of an official (training-form) checkpoint, or of a
+    deploy-form file such as the shipped one, unfolded back to the training form. A score
+    head the file lacks keeps its fresh initialisation; any other mismatch is an error.
+    Returns whether the file was deploy form (its head BatchNorms then need
+    ``match_batchnorms`` on data).
+    """
+    ckpt = read_checkpoint(path)
+    state = state_dict_of(ckpt, Path(path))
+    recorded = recorded_variant(ckpt)
+    if recorded is not None and recorded != net.variant.name:
+        raise CheckpointError(f"{path}: checkpoint is AsymTrack-{recorded}, training AsymTrack-{net.variant.name}")
+    deploy = is_deploy_form(state)
+    if deploy:
+        state = unfold(network_from_state(state, recorded, net.variant.name, str(path))).state_dict()
+    result = net.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("score_head.")]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(
+            f"{path}: keys do not match AsymTrack-{net.variant.name} (missing {missing[:3]}, "
+            f"unexpected {result.unexpected_keys[:3]})"
+        )
+    form = " (deploy form, unfolded)" if deploy else ""
+    log.info("initialised from %s%s%s", path, form, " (score head fresh)" if result.missing_keys else "")
+    return deploy
+
+
+class AsymTrackObjective:
+    name = "AsymTrack"
+
+    def __init__(self, cfg: dict, device: torch.device, distill: FeatureDistillation | None) -> None:
+        self.cfg, self.device = cfg, device
+        self.net = AsymTrack(cfg["variant"], score_head=cfg["model"]["score_head"]).to(device)
+        self.crop_sizes = self.net.variant
+        self.module = TrainingNet(self.net, cfg["model"]["score_detach"], distill)
+        self.uses_negatives = bool(cfg["model"]["score_head"])
+
+    def inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        dev = self.device
+        return (
+            to_input(batch["template"].to(dev)),
+            to_input(batch["search"].to(dev)),
+            to_input(batch["neg_search"].to(dev)),
+            batch["neg_index"].to(dev),
+        )
+
+    def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        w = self.cfg["loss"]
+        loss, stats = box_loss(out["boxes"], batch["box"].to(self.device), w["giou"], w["l1"])
+        if "pos_logits" in out:
+            s_loss, s_stats = score_loss(out["pos_logits"], out["neg_logits"])
+            loss = loss + w["score"] * s_loss
+            stats.update(s_stats)
+        return loss, stats
+
+    def init_from(self, path: str | Path, sample_batch) -> None:
+        """Official or shipped weights; a deploy-form file's unfolded head BatchNorms are
+        made identities on a training batch (see ``unfold``).
+        """
+        if not init_from(self.net, path):
+            return
+        batch = sample_batch()
+        dev = self.device
+        match_batchnorms(
+            self.net,
+            lambda: self.net(to_input(batch["template"].to(dev)), to_input(batch["search"].to(dev))),
+            [m for m in self.net.box_head.modules() if isinstance(m, nn.BatchNorm2d)],
+        )
+
+    @torch.no_grad()
+    def validate(self, batches: list[dict]) -> dict[str, float]:
+        self.net.eval()
+        ious, scores_pos, scores_neg, n = [], [], [], 0
+        dev = self.device
+        for b in batches:
+            cache = self.net.encode_template(to_input(b["template"].to(dev)))
+            out = self.net.track(to_input(b["search"].to(dev)), cache)
+            _, stats = box_loss(out["boxes"], b["box"].to(dev))
+            ious.append(float(stats["iou"]) * len(b["box"]))
+            n += len(b["box"])
+            scores_pos += out["score"].cpu().tolist()
+            if len(b["neg_index"]):
+                neg_cache = {k: v[b["neg_index"].to(dev)] for k, v in cache.items()}
+                scores_neg += self.net.track(to_input(b["neg_search"].to(dev)), neg_cache)["score"].cpu().tolist()
+        result = {"val_iou": sum(ious) / n, "val_score_pos": float(np.mean(scores_pos))}
+        if scores_neg:
+            result["val_score_neg"] = float(np.mean(scores_neg))
+        return result
+
+    def checkpoint_fields(self) -> dict:
+        """The official layout, so that ``load_checkpoint`` reads training checkpoints."""
+        return {
+            "actor_type": "AsymTrackActor",
+            "net_type": "AsymTrack",
+            "net": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+            "net_info": None,
+            "constructor": None,
+            "variant": self.cfg["variant"],
+        }
+
+    def load_state(self, ckpt: dict, path: Path) -> None:
+        self.net.load_state_dict(state_dict_of(ckpt, path), strict=True)
