@@ -1,6 +1,7 @@
 """Start the asymtrack_ros tracker node (and optionally the follow controller).
 
   ros2 launch asymtrack_ros track.launch.py camera:=/camera/image_raw model_path:=/path/to/model_dir
+  ros2 launch asymtrack_ros track.launch.py camera:=/camera/image_raw model_family:=seat   # shipped SEAT-lt
   ros2 launch asymtrack_ros track.launch.py camera:=/camera/image_raw model_path:=... \
       namespace:=drone1 engine:=onnxruntime image_transport:=compressed use_follow_controller:=true
   ros2 launch asymtrack_ros track.launch.py camera:=/camera/image_raw use_web_ui:=true web_ui_token:=...
@@ -114,7 +115,7 @@ def _nodes(context, *args, **kwargs):
 
     share = get_package_share_directory(PACKAGE)
     params = _section(arg("params_file") or os.path.join(share, "config", "tracker.yaml"), "tracker_node")
-    for name in ("model_path", "engine", "image_transport"):
+    for name in ("model_path", "model_family", "engine", "image_transport"):
         if arg(name):
             params[name] = arg(name)
     camera = arg("camera")
@@ -160,6 +161,11 @@ def generate_launch_description() -> LaunchDescription:
                 "model_path",
                 default_value="",
                 description="exported model directory or checkpoint file; empty: the params file's",
+            ),
+            DeclareLaunchArgument(
+                "model_family",
+                default_value="",
+                description="asymtrack or seat (with no model_path: its shipped weights); empty: the params file's",
             ),
             DeclareLaunchArgument(
                 "engine", default_value="", description="auto, onnxruntime or torch; empty: the params file's"

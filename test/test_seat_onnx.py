@@ -11,14 +11,16 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import SHARED
 from seat_common import EXPORT_CACHE, checkpoint, one_torch_thread, sample, seat_io, seat_net, seat_onnx
 
 from asymtrack_ros.cli import main
 from asymtrack_ros.engines.factory import load_engine
 from asymtrack_ros.engines.onnx_engine import OnnxEngine
 from asymtrack_ros.engines.torch_engine import TorchEngine
-from asymtrack_ros.models.seat.deploy import NPU_AVOIDED, op_census
-from asymtrack_ros.models.seat.net import CACHE_NAMES
+from asymtrack_ros.models.seat.arch import builtin_arch
+from asymtrack_ros.models.seat.deploy import NPU_AVOIDED, export_seat, op_census
+from asymtrack_ros.models.seat.net import CACHE_NAMES, SeatNet
 
 
 @pytest.fixture(autouse=True)
@@ -125,3 +127,22 @@ def test_bench_table_reports_latency_params_and_macs() -> None:
     # the original's per-frame count (10.030 G) includes the template-side CFM convs cached here
     assert m["params_m"] == 11.53 and m["gmacs_search"] == pytest.approx(10.027, abs=1e-3)
     assert m["median_ms"] > 0 and "| seat-al | 11.53 |" in format_table(report)
+
+
+def test_bench_table_counts_the_opencv_peers_like_our_models(tmp_path) -> None:
+    """The peers' MACs come from their ONNX graphs; the same count on our exported search
+    graph agrees with torch's count of the network.
+    """
+    from asymtrack_ros.benchmarks.onnx_cost import onnx_cost
+    from asymtrack_ros.benchmarks.side_by_side import format_table, run_table
+
+    report = run_table(frames=1, models=["seat-al"], threads=1, peers=SHARED / "peers")
+    nano, vit = report["models"]["nanotrack-v2"], report["models"]["vittrack"]
+    assert nano["params_m"] == 0.33 and nano["gmacs_search"] == pytest.approx(0.078, abs=1e-3)
+    assert vit["params_m"] == 0.17 and vit["gmacs_search"] == pytest.approx(0.085, abs=1e-3)
+    assert nano["median_ms"] > 0 and "| vittrack | 0.17 |" in format_table(report)
+    export_seat(SeatNet(builtin_arch("al")).eval(), tmp_path / "al")
+    arch = builtin_arch("al")
+    counted = onnx_cost(tmp_path / "al" / "search.onnx", {"search": (1, 3, arch.search_size, arch.search_size)})
+    assert counted["gmacs"] == pytest.approx(report["models"]["seat-al"]["gmacs_search"], rel=0.01)
+    assert 10.0 < counted["params"] / 1e6 < 11.53  # the template branch's own weights are not in it

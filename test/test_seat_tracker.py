@@ -9,6 +9,7 @@ import pytest
 from conftest import SEQUENCES
 from seat_common import one_torch_thread, seat_io, seat_onnx
 
+from asymtrack_ros.cli import main
 from asymtrack_ros.engines.factory import create_tracker
 from asymtrack_ros.engines.onnx_engine import OnnxEngine
 from asymtrack_ros.evaluation.trackers import make_tracker
@@ -81,5 +82,20 @@ def test_template_crop_geometry_matches_the_original() -> None:
 def test_eval_spec_builds_a_seat_tracker(tmp_path, monkeypatch) -> None:
     tracker = make_tracker(f"seat:{seat_onnx('al')}")
     assert tracker.name.startswith("seat-al")
-    with pytest.raises(ValueError, match="seat needs a model"):
-        make_tracker("seat")
+
+
+def test_shipped_seat_weights_track_a_real_sequence(tmp_path) -> None:
+    """``--family seat`` alone: the SEAT-lt weights shipped in the package (trained, not
+    random) keep the walker of Crossing; ``asymtrack eval --tracker seat`` finds them too.
+    """
+    seq = SEQUENCES / "Crossing"
+    out = tmp_path / "boxes.txt"
+    assert main(["track", str(seq), "--family", "seat", "--providers", "cpu", "--out-boxes", str(out)]) == 0
+    boxes, gt = read_boxes(out), read_boxes(seq / "groundtruth_rect.txt")
+    assert boxes.shape == gt.shape
+    lo = np.maximum(boxes[:, :2], gt[:, :2])
+    hi = np.minimum(boxes[:, :2] + boxes[:, 2:], gt[:, :2] + gt[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    iou = inter / (np.prod(boxes[:, 2:], 1) + np.prod(gt[:, 2:], 1) - inter)
+    assert np.mean(iou > 0.3) > 0.8, iou
+    assert make_tracker("seat").name == "seat-lt"

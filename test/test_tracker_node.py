@@ -330,6 +330,27 @@ def test_compressed_input(context, tmp_path, frames):
     assert code == 0, node.output()
 
 
+def test_seat_family_runs_its_shipped_weights(context, tmp_path, frames):
+    """``model_family: seat`` and no model path: the SEAT-lt weights shipped in the package,
+    exported by the node, tracking the selected walker.
+    """
+    namespace = f"/asym_seat_{os.getpid()}"
+    overrides = {"model_family": "seat", "threads": 1}
+    node = start_node(tmp_path, namespace, overrides, env={"ASYMTRACK_CACHE": str(tmp_path / "cache")})
+    h = connect(context, node, namespace)
+    try:
+        h.select_pub.publish(selection(BOX, 205, 151, 17, 50))
+        out = h.feed_until(frames[:1], image_msg, lambda r: r.state == TRACKING, "TRACKING")[-1]
+        assert out.target_id >= 1 and out.score > 0
+        assert abs(out.x + out.width / 2 - 213.5) < 25 and abs(out.y + out.height / 2 - 176) < 25
+        assert node.alive()
+    finally:
+        h.close()
+        code = node.stop()
+    log = node.output()
+    assert code == 0 and "tracking with seat-lt" in log, log
+
+
 @pytest.mark.parametrize(
     ("overrides", "code", "message"),
     [

@@ -1,5 +1,6 @@
 """``asymtrack bench --all``: per-frame latency of SEAT-lt / SEAT-al beside AsymTrack-T/S/B
-through onnxruntime CPU on this machine, with parameters and MACs.
+(and, with ``--peers``, OpenCV's NanoTrack v2 and VitTrack graphs) through onnxruntime CPU
+on this machine, with parameters and MACs.
 
 Models run interleaved (one frame each, in a rotating order) so that all of them see the
 same machine state; on a CPU shared with other jobs the absolute figures move, the
@@ -28,6 +29,13 @@ from ..models.seat.deploy import example_inputs, export_seat
 from ..models.seat.net import SeatNet
 
 MODELS = ("seat-lt", "seat-al", "asymtrack-tiny", "asymtrack-small", "asymtrack-base")
+# The OpenCV peers' files (as OpenCV's samples name them): per frame NanoTrack runs its
+# backbone on the search crop and its head on both features; VitTrack runs one graph on
+# template and search.
+PEERS = {
+    "nanotrack-v2": ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx"),
+    "vittrack": ("vit.onnx",),
+}
 
 
 def _gmacs(fn: Callable[[], object]) -> float:
@@ -70,11 +78,45 @@ def _prepare(name: str, out: Path, checkpoint: str | None, threads: int) -> tupl
     return figures, engine, numpy(t_in), numpy(s_in)
 
 
+def _prepare_peer(name: str, folder: Path, threads: int) -> tuple[dict, Callable[[], object]]:
+    """(figures, one frame's step) of an OpenCV peer from its ONNX files, random inputs."""
+    import onnxruntime as ort
+
+    from .onnx_cost import onnx_cost
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    paths = [folder / f for f in PEERS[name]]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{name}: missing {', '.join(missing)}")
+    sessions = [ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for p in paths]
+    costs = [onnx_cost(p) for p in paths]
+    rng = np.random.default_rng(0)
+
+    def feeds(session) -> dict[str, np.ndarray]:
+        return {i.name: rng.standard_normal(i.shape).astype(np.float32) for i in session.get_inputs()}
+
+    inputs = [feeds(sess) for sess in sessions]
+    figures = {
+        "params_m": round(sum(c["params"] for c in costs) / 1e6, 2),
+        "gmacs_search": round(sum(c["gmacs"] for c in costs), 3),
+        "gmacs_template": "-",
+    }
+    return figures, lambda: [sess.run(None, feed) for sess, feed in zip(sessions, inputs)]
+
+
 def run_table(
-    frames: int = 200, models: tuple[str, ...] | list[str] | None = None, checkpoints=None, threads: int = 0
+    frames: int = 200,
+    models: tuple[str, ...] | list[str] | None = None,
+    checkpoints=None,
+    threads: int = 0,
+    peers: Path | None = None,
 ) -> dict:
-    """Median / p90 per-frame search latency (template cached) of each model; ``threads``
-    onnxruntime intra-op threads (0: its default, one per core).
+    """Median / p90 per-frame search latency (template cached) of each model, and of the
+    OpenCV peers' graphs in ``peers``; ``threads`` onnxruntime intra-op threads (0: its
+    default, one per core).
     """
     models = list(models or MODELS)
     checkpoints = checkpoints or {}
@@ -93,6 +135,10 @@ def run_table(
             cache = engine.encode_template(t_in)
             runs[name] = (lambda e=engine, s=s_in, c=cache: e.track(s, c), [])
             report["models"][name] = figures
+        for name in PEERS if peers else ():
+            report["models"][name], step = _prepare_peer(name, Path(peers), threads)
+            runs[name] = (step, [])
+        models = list(runs)
         for _ in range(5):  # warm-up
             for step, _ in runs.values():
                 step()

@@ -12,6 +12,7 @@ from ..models.seat.search.cli import add_search_command
 from ..training.commands import add_commands
 
 SEAT_VARIANTS = ("al", "lt")
+FAMILIES = ("asymtrack", "seat")
 ALL_VARIANTS = sorted(VARIANTS) + list(SEAT_VARIANTS)
 
 
@@ -26,7 +27,8 @@ def _box(text: str) -> tuple[float, ...]:
 
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="exported model directory or checkpoint file")
+    p.add_argument("--model", help="exported model directory or checkpoint file (default: the shipped weights)")
+    p.add_argument("--family", choices=FAMILIES, help="with no --model: the weights shipped for this family")
     p.add_argument("--variant", choices=ALL_VARIANTS, help="default: what the checkpoint records")
     p.add_argument("--engine", default="auto", choices=("auto", "torch", "onnxruntime"))
     p.add_argument("--providers", default="tensorrt,cuda,cpu", help="onnxruntime providers, in order")
@@ -107,6 +109,7 @@ def cmd_track(args: argparse.Namespace) -> int:
         args.device,
         args.fp16,
         trt_cache_dir=args.trt_cache,
+        family=args.family,
     )
     tracker = create_tracker(engine, TrackerParams(bgr_input=True))
     writer = None
@@ -144,7 +147,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         name = f"seat-{args.variant}"
         ckpts = {name: args.model} if args.model else None
-        report = run_table(args.frames, None if args.all else [name], ckpts, args.threads)
+        report = run_table(args.frames, None if args.all else [name], ckpts, args.threads, args.peers)
         print(format_table(report))
     else:
         report = run_bench(args.variant, frames=args.frames, checkpoint=args.model)
@@ -211,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tracker",
         action="append",
         required=True,
-        help="asymtrack[:MODEL[:ENGINE]], seat:MODEL[:ENGINE], csrt, kcf, mil, nano:BACKBONE,NECKHEAD, vit:NET "
+        help="asymtrack[:MODEL[:ENGINE]], seat[:MODEL[:ENGINE]], csrt, kcf, mil, nano:BACKBONE,NECKHEAD, vit:NET "
         "(repeatable)",
     )
     p.add_argument("--out", required=True, help="report folder; results/<tracker>/<seq>.txt inside")
@@ -230,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default="tiny", choices=ALL_VARIANTS)
     p.add_argument("--model", help="checkpoint (default: random weights; latency does not depend on them)")
     p.add_argument("--all", action="store_true", help="SEAT-lt/al beside AsymTrack-T/S/B on onnxruntime, interleaved")
+    p.add_argument(
+        "--peers", type=Path, help="with --all: also OpenCV's NanoTrack v2 / VitTrack ONNX files in this folder"
+    )
     p.add_argument("--threads", type=int, default=0, help="onnxruntime threads for --all / SEAT (0: one per core)")
     p.add_argument(
         "--ros",

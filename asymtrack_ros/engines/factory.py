@@ -63,13 +63,14 @@ def load_engine(
     fp16: bool = False,
     threads: int = 0,
     trt_cache_dir: str | None = None,
+    family: str | None = None,
 ) -> Engine:
     """``model`` is an exported directory (model.json) or a checkpoint file, by default the
-    shipped weights. ``auto`` runs on onnxruntime, exporting a checkpoint to the cache
-    directory on first use.
+    shipped weights (of ``family`` when given, see ``default_model_path``). ``auto`` runs on
+    onnxruntime, exporting a checkpoint to the cache directory on first use.
     """
     if model is None:
-        model = default_model_path()
+        model = default_model_path(family)
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
     path = Path(model)

@@ -23,11 +23,16 @@ class PackageTracker:
     """Trackers of this package (any model family and engine)."""
 
     def __init__(
-        self, model: str | None, engine: str = "auto", providers: str = "cpu", params: dict | None = None
+        self,
+        model: str | None,
+        engine: str = "auto",
+        providers: str = "cpu",
+        params: dict | None = None,
+        family: str | None = None,
     ) -> None:
         from ..engines.factory import create_tracker, load_engine
 
-        self._engine = load_engine(model, engine, providers=providers.split(","))
+        self._engine = load_engine(model, engine, providers=providers.split(","), family=family)
         spec = self._engine.spec
         self.name = f"{spec.family}-{spec.variant}" + (f" ({Path(model).stem})" if model else "")
         self._tracker = create_tracker(self._engine, tracker_params(params))
@@ -96,16 +101,16 @@ def tracker_params(overrides: dict | None = None):
 
 
 def make_tracker(spec: str, params: dict | None = None) -> BoxTracker:
-    """``asymtrack[:MODEL[:ENGINE]]``, ``seat:MODEL[:ENGINE]``, ``csrt``, ``kcf``, ``mil``,
+    """``asymtrack[:MODEL[:ENGINE]]``, ``seat[:MODEL[:ENGINE]]`` (no model: the family's
+    shipped weights), ``csrt``, ``kcf``, ``mil``,
     ``nano:BACKBONE,NECKHEAD`` or ``vit:NET.onnx``; ``params`` override this package's
     trackers' parameters. Built inside each worker process (engines do not pickle).
     """
     kind, _, rest = spec.partition(":")
     if kind in ("asymtrack", "seat"):
         model, _, engine = rest.partition(":")
-        if kind == "seat" and not model:
-            raise ValueError("seat needs a model: seat:CHECKPOINT_OR_EXPORTED_DIR[:ENGINE]")
-        return PackageTracker(model or None, engine or "auto", params=params)
+        family = "seat" if kind == "seat" and not model else None  # asymtrack: $ASYMTRACK_MODEL first
+        return PackageTracker(model or None, engine or "auto", params=params, family=family)
     if kind in ("csrt", "kcf", "mil"):
         cls = _require({"csrt": "TrackerCSRT", "kcf": "TrackerKCF", "mil": "TrackerMIL"}[kind])
         return OpenCVTracker(kind.upper(), cls.create)
@@ -114,6 +119,6 @@ def make_tracker(spec: str, params: dict | None = None) -> BoxTracker:
     if kind == "vit":
         return OpenCVTracker("VitTrack", _vit(rest))
     raise ValueError(
-        f"unknown tracker {spec!r}; expected asymtrack[:MODEL[:ENGINE]], seat:MODEL[:ENGINE], "
+        f"unknown tracker {spec!r}; expected asymtrack[:MODEL[:ENGINE]], seat[:MODEL[:ENGINE]], "
         "csrt, kcf, mil, nano:, vit:"
     )

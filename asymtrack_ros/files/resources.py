@@ -8,20 +8,29 @@ from pathlib import Path
 import yaml
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-SHIPPED_MODEL = PACKAGE_DIR / "data" / "asymtrack_tiny.pth"
+# The weights shipped per model family (model cards beside them in data/).
+SHIPPED_MODELS = {
+    "asymtrack": PACKAGE_DIR / "data" / "asymtrack_tiny.pth",
+    "seat": PACKAGE_DIR / "data" / "seat_lt.pth",
+}
 MODEL_ENV = "ASYMTRACK_MODEL"
 
 
-def default_model_path() -> Path:
-    """The one rule for the default tracker model: $ASYMTRACK_MODEL, else the AsymTrack-T
-    weights shipped in the package (see its model card beside them).
+def default_model_path(family: str | None = None) -> Path:
+    """The one rule for the default tracker model: with no family asked for,
+    $ASYMTRACK_MODEL, else the shipped AsymTrack-T; with a family, that family's shipped
+    weights.
     """
     env = os.environ.get(MODEL_ENV)
-    if env:
+    if env and family is None:
         return Path(env)
-    if SHIPPED_MODEL.is_file():
-        return SHIPPED_MODEL
-    raise FileNotFoundError(f"no tracker model: {SHIPPED_MODEL} is missing; set ${MODEL_ENV} or pass a model path")
+    family = family or "asymtrack"
+    if family not in SHIPPED_MODELS:
+        raise ValueError(f"unknown model family {family!r}; expected one of {', '.join(SHIPPED_MODELS)}")
+    path = SHIPPED_MODELS[family]
+    if path.is_file():
+        return path
+    raise FileNotFoundError(f"no tracker model: {path} is missing; set ${MODEL_ENV} or pass a model path")
 
 
 def config_file(name: str) -> Path:

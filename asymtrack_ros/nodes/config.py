@@ -67,7 +67,8 @@ class TrackerNodeConfig:
 DESCRIPTIONS = {
     "model_path": "exported ONNX model directory (with model.json) or a checkpoint file (exported once, cached); "
     "empty: the weights shipped with the package",
-    "model_family": "tracker family the model must be of (asymtrack, seat); empty: whatever the model is",
+    "model_family": "tracker family the model must be of (asymtrack, seat); with no model_path, that family's "
+    "shipped weights; empty: whatever the model is",
     "model_variant": "checkpoint variant (tiny, small, base); empty: what the checkpoint records",
     "engine": "auto (onnxruntime), onnxruntime or torch",
     "providers": "onnxruntime execution providers in order of preference: tensorrt, cuda, cpu",

@@ -97,6 +97,7 @@ class TrackerNode(Node):
             fp16=cfg.fp16,
             threads=cfg.threads,
             trt_cache_dir=cfg.trt_cache_dir or str(cache_root() / "tensorrt"),
+            family=cfg.model_family or None,  # with no model_path: that family's shipped weights
         )
         if cfg.model_family and engine.spec.family != cfg.model_family:
             raise ConfigError(

@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=None, help="simulated seconds (default: the scenario's)")
     ap.add_argument("--seed", type=int, default=None, help="scenario textures seed (default: config)")
     ap.add_argument("--model", type=Path, default=None, help="tracker checkpoint or exported model directory")
+    ap.add_argument(
+        "--family", choices=("asymtrack", "seat"), default=None, help="with no --model: that family's shipped weights"
+    )
     ap.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
     ap.add_argument(
         "--tracker-param",
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.oracle:
         from ..engines.factory import create_tracker, load_engine
 
-        model = args.model or default_model_path()
+        model = args.model or default_model_path(args.family)
         tracker = create_tracker(load_engine(model, threads=args.threads), tracking)
         model_note = str(model)
 

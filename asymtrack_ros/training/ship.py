@@ -1,6 +1,7 @@
-"""Training checkpoints to the file the package ships: deploy form (re-parameterised),
-a top-level ``variant``, fp16 weights when the outputs keep parity with fp32; several
-checkpoints of one run are averaged first.
+"""Training checkpoints to the file the package ships: for AsymTrack deploy form
+(re-parameterised) with a top-level ``variant``, for SEAT the published network's state dict
+with its ``arch``; fp16 weights when the outputs keep parity with fp32; several checkpoints
+of one run are averaged first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from .synthetic import SyntheticSource
 # 1e-3 is a quarter pixel on a 256 px crop) and the score by at most SCORE_TOLERANCE.
 BOX_TOLERANCE = 1e-3
 SCORE_TOLERANCE = 1e-3
+# SEAT's l, t, r, b distances are search-crop pixels.
+SEAT_REG_TOLERANCE = 0.25
 
 
 def _parity_inputs(net: AsymTrack, pairs: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,27 +50,77 @@ def averaged_network(checkpoints: list[Path], variant: str | None = None) -> Asy
         state = state_dict_of(ckpt, path)
         if is_deploy_form(state):
             raise CheckpointError(f"{path}: deploy-form weights cannot be averaged; use training checkpoints")
-        first = states[0] if states else state
-        if state.keys() != first.keys() or any(v.shape != first[k].shape for k, v in state.items()):
-            raise CheckpointError(f"{path}: weights do not match {checkpoints[0]}'s (another variant or head?)")
         states.append(state)
         recorded.add(recorded_variant(ckpt))
     if len(recorded) > 1:
         raise CheckpointError(f"checkpoints record different variants: {sorted(map(str, recorded))}")
-    mean = {
-        k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v
-        for k, v in states[0].items()
-    }
+    mean = _mean_state(states, checkpoints)
     return network_from_state(mean, recorded.pop(), variant, f"average of {len(states)} checkpoints")
 
 
+def _mean_state(states: list[dict[str, torch.Tensor]], paths: list[Path]) -> dict[str, torch.Tensor]:
+    first = states[0]
+    for state, path in zip(states, paths):
+        if state.keys() != first.keys() or any(v.shape != first[k].shape for k, v in state.items()):
+            raise CheckpointError(f"{path}: weights do not match {paths[0]}'s (another architecture?)")
+    return {
+        k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v
+        for k, v in first.items()
+    }
+
+
+@torch.no_grad()
+def ship_seat(paths: list[Path], out: Path, allow_fp16: bool = True) -> dict:
+    """SEAT: the (mean) state dict and its architecture, fp16 when cls scores and box
+    distances keep parity on realistic crops.
+    """
+    from ..models.seat.checkpoint import load_seat_checkpoint, save_seat_checkpoint
+    from ..models.seat.net import SeatNet
+    from .seat_objective import seat_input, template_boxes
+
+    nets = [load_seat_checkpoint(p) for p in paths]
+    arch = nets[0].arch
+    if any(not n.arch.same_network(arch) for n in nets):
+        raise CheckpointError("checkpoints hold different SEAT architectures")
+    net = SeatNet(arch).eval()
+    net.load_state_dict(_mean_state([n.state_dict() for n in nets], paths))
+    data = PairDataset([SyntheticSource(procedural=True)], [1.0], arch, Augment(), seed=7, length=8)
+    b = collate([data[i] for i in range(8)])
+    inputs = (seat_input(b["template"]), seat_input(b["search"]), template_boxes(b["template_box"], arch.template_size))
+    ref = net(*inputs)
+    half = SeatNet(arch).eval()
+    half.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in net.state_dict().items()})
+    got = half(*inputs)
+    score_diff = float((torch.sigmoid(got[0]) - torch.sigmoid(ref[0])).abs().max())
+    reg_diff = float((got[1] - ref[1]).abs().max())
+    fp16 = allow_fp16 and score_diff <= SCORE_TOLERANCE and reg_diff <= SEAT_REG_TOLERANCE
+    if fp16:
+        net = net.half()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_seat_checkpoint(net, out)
+    load_seat_checkpoint(out, arch)  # what was written loads strictly
+    return {
+        "variant": f"seat-{arch.variant}",
+        "precision": "fp16" if fp16 else "fp32",
+        "fp16_max_score_diff": score_diff,
+        "fp16_max_reg_diff_px": reg_diff,
+        "source": " + ".join(p.name for p in paths),
+        "path": str(out),
+        "bytes": out.stat().st_size,
+    }
+
+
 def ship(checkpoints: list[str | Path], out: str | Path, variant: str | None = None, allow_fp16: bool = True) -> dict:
-    """Write the deploy-form file of one checkpoint or of the mean of several; returns what
+    """Write the shipped file of one checkpoint or of the mean of several; returns what
     was written and the measured fp16 parity.
     """
+    from ..models.seat.checkpoint import is_seat_file
+
     paths = [Path(c) for c in checkpoints]
     if not paths:
         raise ValueError("ship needs at least one checkpoint")
+    if is_seat_file(paths[0]):
+        return ship_seat(paths, Path(out), allow_fp16)
     net = load_checkpoint(paths[0], variant) if len(paths) == 1 else averaged_network(paths, variant)
     name = net.variant.name
     state = net.state_dict()
