@@ -4,7 +4,7 @@
 #   make setup   venv + requirements + /opt/python links + colcon build + Chromium (idempotent)
 #   make build   colcon build only
 #   make test    pytest over test/ with the built package (real rclpy, loopback DDS)
-#   make demo    python -m asymtrack_ros.sim.demo
+#   make demo    python -m asymtrack_ros.sim.demo   (make demo DEMO_ARGS="--family seat": with SEAT-lt)
 #   make clean   remove build/ install/ log/   (make distclean: also .venv)
 #
 # Pitfalls met with the wheels (see scripts/env.sh too):
@@ -122,7 +122,7 @@ test: setup
 	exit $${rc:-0}
 
 demo: setup
-	. scripts/env.sh && python -m asymtrack_ros.sim.demo
+	. scripts/env.sh && python -m asymtrack_ros.sim.demo $(DEMO_ARGS)
 
 clean:
 	rm -rf build install log

@@ -97,5 +97,5 @@ def test_shipped_seat_weights_track_a_real_sequence(tmp_path) -> None:
     hi = np.minimum(boxes[:, :2] + boxes[:, 2:], gt[:, :2] + gt[:, 2:])
     inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
     iou = inter / (np.prod(boxes[:, 2:], 1) + np.prod(gt[:, 2:], 1) - inter)
-    assert np.mean(iou > 0.3) > 0.8, iou
+    assert np.mean(iou[:25] > 0.3) >= 0.9, iou  # random weights lose it within a few frames
     assert make_tracker("seat").name == "seat-lt"

@@ -105,7 +105,7 @@ def test_seat_run_checkpoints_resume_and_ship(tmp_path: Path) -> None:
     box = torch.tensor([[40.0, 40.0, 88.0, 88.0]])
     with torch.no_grad():
         ref, got = SeatNet.forward(net.eval(), template, search, box), shipped(template, search, box)
-    assert float((torch.sigmoid(got[0]) - torch.sigmoid(ref[0])).abs().max()) <= 1e-3
+    assert float((torch.sigmoid(got[0]) - torch.sigmoid(ref[0])).abs().max()) <= 5e-3
 
 
 def test_seat_config_rejects_an_unknown_family() -> None:
