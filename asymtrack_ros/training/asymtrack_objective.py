@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -17,7 +16,7 @@ from ..models.asymtrack_blocks import to_nchw
 from ..models.checkpoint import is_deploy_form, network_from_state, recorded_variant, state_dict_of
 from ..models.safe_pickle import CheckpointError, read_checkpoint
 from ..models.unfold import match_batchnorms, unfold
-from .losses import box_loss, score_loss
+from .losses import box_loss, score_loss, validation_summary
 from .pairs import to_input
 from .teacher import FeatureDistillation
 
@@ -145,10 +144,7 @@ class AsymTrackObjective:
             if len(b["neg_index"]):
                 neg_cache = {k: v[b["neg_index"].to(dev)] for k, v in cache.items()}
                 scores_neg += self.net.track(to_input(b["neg_search"].to(dev)), neg_cache)["score"].cpu().tolist()
-        result = {"val_iou": sum(ious) / n, "val_score_pos": float(np.mean(scores_pos))}
-        if scores_neg:
-            result["val_score_neg"] = float(np.mean(scores_neg))
-        return result
+        return validation_summary(sum(ious) / n, scores_pos, scores_neg)
 
     def checkpoint_fields(self) -> dict:
         """The official layout, so that ``load_checkpoint`` reads training checkpoints."""

@@ -1,9 +1,10 @@
-"""The reference's box loss (2 * GIoU + 5 * L1 on normalised x1, y1, x2, y2) and the
-score head's binary cross-entropy.
+"""The reference's box loss (2 * GIoU + 5 * L1 on normalised x1, y1, x2, y2), the
+score head's binary cross-entropy, and the validation summary every family reports.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -50,3 +51,11 @@ def score_loss(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> tuple[torc
     loss = F.binary_cross_entropy_with_logits(logits, labels)
     acc = ((logits > 0).float() == labels).float().mean()
     return loss, {"score_bce": loss.detach(), "score_acc": acc.detach()}
+
+
+def validation_summary(mean_iou: float, pos_scores: list[float], neg_scores: list[float]) -> dict[str, float]:
+    """Mean IoU and mean scores of positive and (when there were any) negative pairs."""
+    result = {"val_iou": mean_iou, "val_score_pos": float(np.mean(pos_scores))}
+    if neg_scores:
+        result["val_score_neg"] = float(np.mean(neg_scores))
+    return result

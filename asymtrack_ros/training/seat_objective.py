@@ -23,6 +23,7 @@ from ..models.seat.arch import resolve_arch
 from ..models.seat.checkpoint import load_seat_checkpoint
 from ..models.seat.net import SeatNet
 from ..models.strict import load_strict, normalized_state
+from .losses import validation_summary
 from .pairs import to_input
 from .teacher import FeatureDistillation
 
@@ -69,13 +70,16 @@ def targets(box: torch.Tensor, n: int, stride: int, size: int) -> dict[str, torc
 
 
 def ltrb_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    """IoU of boxes given as distances from the same point (N, 4)."""
-    area_p = (pred[:, 0] + pred[:, 2]) * (pred[:, 1] + pred[:, 3])
-    area_g = (gt[:, 0] + gt[:, 2]) * (gt[:, 1] + gt[:, 3])
-    iw = torch.min(pred[:, 0], gt[:, 0]) + torch.min(pred[:, 2], gt[:, 2])
-    ih = torch.min(pred[:, 1], gt[:, 1]) + torch.min(pred[:, 3], gt[:, 3])
-    inter = iw.clamp(min=0) * ih.clamp(min=0)
-    return inter / (area_p + area_g - inter).clamp(min=1e-6)
+    """IoU of boxes given as l, t, r, b distances from the same point (N, 4), where a
+    negative distance (the box does not cover the point) still describes a box.
+    """
+    px1, py1, px2, py2 = -pred[:, 0], -pred[:, 1], pred[:, 2], pred[:, 3]
+    gx1, gy1, gx2, gy2 = -gt[:, 0], -gt[:, 1], gt[:, 2], gt[:, 3]
+    iw = (torch.min(px2, gx2) - torch.max(px1, gx1)).clamp(min=0)
+    ih = (torch.min(py2, gy2) - torch.max(py1, gy1)).clamp(min=0)
+    inter = iw * ih
+    union = (px2 - px1) * (py2 - py1) + (gx2 - gx1) * (gy2 - gy1) - inter
+    return inter / union.clamp(min=1e-6)
 
 
 def _balanced_bce(logits: torch.Tensor, labels: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
@@ -189,22 +193,15 @@ class SeatObjective:
             best = cls.flatten(1).argmax(1)
             iy, ix = best // n, best % n
             rows = torch.arange(len(best), device=dev)
-            pred = reg[rows, :, iy, ix]
-            g = cell_centres(n, a.stride, a.search_size, dev)
-            cx, cy, w, h = (b["box"].to(dev) * a.search_size).unbind(-1)
-            gx, gy = g[ix], g[iy]
-            gt = torch.stack([gx - (cx - w / 2), gy - (cy - h / 2), (cx + w / 2) - gx, (cy + h / 2) - gy], 1)
             # the predicted box against the true one, both measured from the chosen cell
-            ious += _box_iou(pred, gt).cpu().tolist()
+            gt = targets(b["box"].to(dev), n, a.stride, a.search_size)["ltrb"][rows, :, iy, ix]
+            ious += ltrb_iou(reg[rows, :, iy, ix], gt).cpu().tolist()
             pos_scores += torch.sigmoid(cls.flatten(1).max(1).values).cpu().tolist()
             if len(b["neg_index"]):
                 neg_cache = {k: v[b["neg_index"].to(dev)] for k, v in cache.items()}
                 nc = self.net.track(seat_input(b["neg_search"].to(dev)), neg_cache)["cls"]
                 neg_scores += torch.sigmoid(nc.flatten(1).max(1).values).cpu().tolist()
-        result = {"val_iou": float(np.mean(ious)), "val_score_pos": float(np.mean(pos_scores))}
-        if neg_scores:
-            result["val_score_neg"] = float(np.mean(neg_scores))
-        return result
+        return validation_summary(float(np.mean(ious)), pos_scores, neg_scores)
 
     def checkpoint_fields(self) -> dict:
         """``state_dict`` and ``arch``: what ``load_seat_checkpoint`` reads."""
@@ -218,16 +215,3 @@ class SeatObjective:
         if not isinstance(ckpt.get("state_dict"), dict):
             raise CheckpointError(f"{path}: not a SEAT training checkpoint (no state_dict)")
         load_strict(self.net, normalized_state(ckpt["state_dict"]), path, f"SEAT-{self.arch.variant}")
-
-
-def _box_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    """IoU of l, t, r, b boxes around the same point, where a negative distance (the true
-    box does not cover the point) still describes a box.
-    """
-    px1, py1, px2, py2 = -pred[:, 0], -pred[:, 1], pred[:, 2], pred[:, 3]
-    gx1, gy1, gx2, gy2 = -gt[:, 0], -gt[:, 1], gt[:, 2], gt[:, 3]
-    iw = (torch.min(px2, gx2) - torch.max(px1, gx1)).clamp(min=0)
-    ih = (torch.min(py2, gy2) - torch.max(py1, gy1)).clamp(min=0)
-    inter = iw * ih
-    union = (px2 - px1) * (py2 - py1) + (gx2 - gx1) * (gy2 - gy1) - inter
-    return inter / union.clamp(min=1e-6)

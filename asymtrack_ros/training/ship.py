@@ -14,7 +14,7 @@ import torch
 from ..models.asymtrack import AsymTrack
 from ..models.checkpoint import is_deploy_form, load_checkpoint, network_from_state, recorded_variant, state_dict_of
 from ..models.safe_pickle import CheckpointError, read_checkpoint
-from .pairs import Augment, PairDataset, collate, to_input
+from .pairs import Augment, CropSizes, PairDataset, collate, to_input
 from .synthetic import SyntheticSource
 
 # fp16 storage is accepted when boxes move by at most this (normalised to the search crop:
@@ -28,13 +28,12 @@ SEAT_SCORE_TOLERANCE = 5e-3
 SEAT_REG_TOLERANCE = 0.5
 
 
-def _parity_inputs(net: AsymTrack, pairs: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+def _parity_batch(sizes: CropSizes, pairs: int = 8) -> dict[str, torch.Tensor]:
     """Realistic crops (procedural synthetic pairs) rather than noise, which exercises
     ranges the tracker never feeds.
     """
-    data = PairDataset([SyntheticSource(procedural=True)], [1.0], net.variant, Augment(), seed=7, length=pairs)
-    batch = collate([data[i] for i in range(pairs)])
-    return to_input(batch["template"]), to_input(batch["search"])
+    data = PairDataset([SyntheticSource(procedural=True)], [1.0], sizes, Augment(), seed=7, length=pairs)
+    return collate([data[i] for i in range(pairs)])
 
 
 @torch.no_grad()
@@ -94,8 +93,7 @@ def ship_seat(paths: list[Path], out: Path, allow_fp16: bool = True) -> dict:
         raise CheckpointError("checkpoints hold different SEAT architectures")
     net = SeatNet(arch).eval()
     net.load_state_dict(_mean_state([n.state_dict() for n in nets], paths))
-    data = PairDataset([SyntheticSource(procedural=True)], [1.0], arch, Augment(), seed=7, length=8)
-    b = collate([data[i] for i in range(8)])
+    b = _parity_batch(arch)
     inputs = (seat_input(b["template"]), seat_input(b["search"]), template_boxes(b["template_box"], arch.template_size))
     ref = net(*inputs)
     stored = _half_where_representable(net.state_dict())
@@ -134,7 +132,8 @@ def ship(checkpoints: list[str | Path], out: str | Path, variant: str | None = N
     net = load_checkpoint(paths[0], variant) if len(paths) == 1 else averaged_network(paths, variant)
     name = net.variant.name
     state = net.state_dict()
-    template, search = _parity_inputs(net)
+    batch = _parity_batch(net.variant)
+    template, search = to_input(batch["template"]), to_input(batch["search"])
     ref = _outputs(net, template, search)
     half = AsymTrack(name, score_head=net.score_head is not None).reparameterize().eval()
     half.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in state.items()})
