@@ -20,7 +20,14 @@ from asymtrack_ros.training.chase import ChaseSource
 from asymtrack_ros.training.datasets import Coco, Got10k, Lasot, Otb, TrackingNet, build_source, sample_frame_ids
 from asymtrack_ros.training.geometry import box_in_crop, crop_patch
 from asymtrack_ros.training.pairs import Augment, PairDataset, far_crop_centre, make_pair
-from asymtrack_ros.training.synthetic import AssetBank, SyntheticScene, SyntheticSource
+from asymtrack_ros.training.synthetic import (
+    HIDDEN_VISIBLE,
+    SEARCH_VISIBLE,
+    TEMPLATE_VISIBLE,
+    AssetBank,
+    SyntheticScene,
+    SyntheticSource,
+)
 
 TINY = get_variant("tiny")
 
@@ -301,6 +308,25 @@ def test_synthetic_pairs_are_deterministic_and_well_formed() -> None:
     for i in range(8):
         cx, cy, w, h = data[i]["box"]
         assert 0 < cx < 1 and 0 < cy < 1 and w > 0 and h > 0
+
+
+def test_hidden_pairs_show_the_target_then_its_occluder() -> None:
+    source = SyntheticSource(procedural=True)
+    rng = np.random.default_rng(3)
+    found = [p for p in (source.sample_hidden_pair(rng, 50) for _ in range(200)) if p is not None]
+    assert len(found) >= 5
+    for f0, _, f1, _, fh, bh in found:
+        scene = fh.scene
+        assert scene is f0.scene is f1.scene and f0.t < fh.t
+        assert scene.visibility(f0.t) >= TEMPLATE_VISIBLE and scene.visibility(f1.t) >= SEARCH_VISIBLE
+        assert scene.visibility(fh.t) < HIDDEN_VISIBLE and min(bh[2], bh[3]) >= 2
+    # every item of a hidden-only dataset carries its occluded crop; none without the share
+    hidden = PairDataset([source], [1.0], TINY, Augment(), hidden_prob=1.0, seed=2, length=6)
+    assert all(hidden[i]["neg_search"].shape == (256, 256, 3) for i in range(6))
+    plain = PairDataset([source], [1.0], TINY, Augment(), seed=2, length=6)
+    assert not any("neg_search" in plain[i] for i in range(6))
+    with pytest.raises(ValueError, match="hidden_prob"):
+        PairDataset([source], [1.0], TINY, Augment(), hidden_prob=1.5)
 
 
 def test_photo_objects_are_textured_cutouts_drawn_at_their_share() -> None:

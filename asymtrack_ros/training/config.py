@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
         "max_gap": 200,
         "num_workers": 1,
         "neg_prob": 0.25,  # share of pairs that also carry a negative search crop (score head)
+        "hidden_prob": 0.0,  # share of pairs whose negative is their target hidden by an occluder
     },
     "augment": {
         "template_center_jitter": 0.0,

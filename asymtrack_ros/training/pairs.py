@@ -120,7 +120,10 @@ def far_crop_centre(rng: np.random.Generator, box: np.ndarray, side: int) -> tup
 class PairDataset(Dataset):
     """``dataset[i]``: the pair of sample id i. With probability ``neg_prob`` the item also
     holds ``neg_search``: a crop without the template's target (another sequence's target,
-    or the search frame far from the target), for the score head.
+    or the search frame far from the target), for the score head. With probability
+    ``hidden_prob``, a pair from a source that knows when its target is hidden
+    (``sample_hidden_pair``) carries instead the crop where its target is covered by an
+    occluder: the negative that teaches the score head not to follow the occluder.
     """
 
     def __init__(
@@ -133,13 +136,16 @@ class PairDataset(Dataset):
         neg_prob: float = 0.0,
         seed: int = 0,
         length: int = 1,
+        hidden_prob: float = 0.0,
     ) -> None:
         if not sources or len(sources) != len(weights) or min(weights) < 0 or sum(weights) <= 0:
             raise ValueError("need at least one data source and non-negative weights with a positive sum")
+        if not 0.0 <= hidden_prob <= 1.0:
+            raise ValueError("hidden_prob must be in [0, 1]")
         self.sources = sources
         self.p = np.asarray(weights, np.float64) / sum(weights)
         self.variant, self.augment, self.max_gap = variant, augment, max_gap
-        self.neg_prob, self.seed, self.length = neg_prob, seed, length
+        self.neg_prob, self.hidden_prob, self.seed, self.length = neg_prob, hidden_prob, seed, length
 
     def __len__(self) -> int:
         return self.length
@@ -150,34 +156,41 @@ class PairDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, int(index)])
         for _ in range(100):
-            pair = self._source(rng).sample_pair(rng, self.max_gap)
-            if pair is None:
+            source = self._source(rng)
+            hidden = self.hidden_prob > 0 and hasattr(source, "sample_hidden_pair") and rng.random() < self.hidden_prob
+            got = source.sample_hidden_pair(rng, self.max_gap) if hidden else source.sample_pair(rng, self.max_gap)
+            if got is None:
                 continue
+            pair = got[:4]
             item = make_pair(rng, *pair, self.variant, self.augment)
             if item is not None:
                 break
         else:
             raise RuntimeError("no valid training pair in 100 tries: do the sources have visible targets?")
-        if rng.random() < self.neg_prob:
+        if hidden:
+            item["neg_search"] = self._crop_around(rng, *got[4:])
+        elif rng.random() < self.neg_prob:
             neg = self._negative(rng, pair[2], pair[3])
             if neg is not None:
                 item["neg_search"] = neg
         return item
 
     def _negative(self, rng: np.random.Generator, frame, box: np.ndarray) -> np.ndarray | None:
-        aug = self.augment
         if rng.random() < 0.5:
             other = self._source(rng).sample_frame(rng)
-            if other is None:
-                return None
-            frame, box = other
-            sb = jitter_box(rng, box, aug.search_center_jitter, aug.search_scale_jitter)
-            side = crop_side(sb[2], sb[3], SEARCH_FACTOR)
-            cx, cy = box_center(sb)
-        else:
-            sb = jitter_box(rng, box, 0.0, aug.search_scale_jitter)
-            side = crop_side(sb[2], sb[3], SEARCH_FACTOR)
-            cx, cy = far_crop_centre(rng, box, side)
+            return None if other is None else self._crop_around(rng, *other)
+        sb = jitter_box(rng, box, 0.0, self.augment.search_scale_jitter)
+        side = crop_side(sb[2], sb[3], SEARCH_FACTOR)
+        return self._search_crop(rng, frame, *far_crop_centre(rng, box, side), side)
+
+    def _crop_around(self, rng: np.random.Generator, frame, box: np.ndarray) -> np.ndarray:
+        """A search crop placed about ``box`` as the positives' are (same jitter)."""
+        aug = self.augment
+        sb = jitter_box(rng, box, aug.search_center_jitter, aug.search_scale_jitter)
+        return self._search_crop(rng, frame, *box_center(sb), crop_side(sb[2], sb[3], SEARCH_FACTOR))
+
+    def _search_crop(self, rng: np.random.Generator, frame, cx: float, cy: float, side: float) -> np.ndarray:
+        aug = self.augment
         patch = _colour(rng, frame.crop(cx, cy, side, self.variant.search_size), False, aug.brightness)
         return np.ascontiguousarray(patch[:, ::-1]) if rng.random() < aug.flip else patch
 

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 FRAME_SIZES = ((640, 480), (640, 360), (854, 480), (960, 540), (1280, 720), (720, 720), (480, 640))
 TEMPLATE_VISIBLE = 0.85  # the template frame shows the target nearly unoccluded
 SEARCH_VISIBLE = 0.3  # search frames below this count as target absent
+HIDDEN_VISIBLE = 0.1  # frames below this show the occluder where the target was: a negative
 SEQUENCE_FRAMES = 2000  # trajectories are defined for every t; this bounds the sampled times
 MIN_PHOTO_CONTRAST = 20.0  # pixel std below which a photograph patch is too flat for a target
 MAX_TRIES = 8
@@ -693,6 +694,29 @@ class SyntheticSource:
                 continue
             if scene.visibility(t0) >= TEMPLATE_VISIBLE and scene.visibility(t1) >= SEARCH_VISIBLE:
                 return SceneFrame(scene, t0), b0, SceneFrame(scene, t1), b1
+        return None
+
+    def sample_hidden_pair(self, rng: np.random.Generator, max_gap: int) -> tuple | None:
+        """A pair, then the same target's box at a time an occluder crossing it hides it:
+        the frame a tracker meets when its target goes behind something, whose crop there must
+        score as a negative (else the tracker follows the occluder).
+        """
+        scene = SyntheticScene(self.bank, rng)
+        crossings = [a.cross_t for a in scene.actors if a.front and a.follow is scene.target]
+        if not crossings:
+            return None
+        for _ in range(MAX_TRIES):
+            th = float(rng.choice(crossings)) + float(rng.normal(0.0, 3.0))
+            bh = scene.box(th)
+            if min(bh[2], bh[3]) < 2 or scene.visibility(th) >= HIDDEN_VISIBLE:
+                continue
+            t0 = th - float(rng.integers(1, max_gap + 1))
+            t1 = t0 + float(rng.integers(1, max_gap + 1))
+            b0, b1 = scene.box(t0), scene.box(t1)
+            if min(b0[2], b0[3], b1[2], b1[3]) < 2:
+                continue
+            if scene.visibility(t0) >= TEMPLATE_VISIBLE and scene.visibility(t1) >= SEARCH_VISIBLE:
+                return SceneFrame(scene, t0), b0, SceneFrame(scene, t1), b1, SceneFrame(scene, th), bh
         return None
 
     def sample_frame(self, rng: np.random.Generator) -> tuple | None:

@@ -169,6 +169,7 @@ class Trainer:
             neg_prob=data["neg_prob"] if self.objective.uses_negatives else 0.0,
             seed=cfg["seed"],
             length=data["samples_per_epoch"],
+            hidden_prob=data["hidden_prob"] if self.objective.uses_negatives else 0.0,
         )
         self.batch = o["batch_size"]
         self.iters_per_epoch = data["samples_per_epoch"] // (self.batch * self.world)
