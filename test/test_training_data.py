@@ -23,6 +23,7 @@ from asymtrack_ros.training.pairs import Augment, PairDataset, far_crop_centre, 
 from asymtrack_ros.training.synthetic import (
     HIDDEN_VISIBLE,
     SEARCH_VISIBLE,
+    SEQUENCE_FRAMES,
     TEMPLATE_VISIBLE,
     AssetBank,
     SyntheticScene,
@@ -317,7 +318,7 @@ def test_hidden_pairs_show_the_target_then_its_occluder() -> None:
     assert len(found) >= 5
     for f0, _, f1, _, fh, bh in found:
         scene = fh.scene
-        assert scene is f0.scene is f1.scene and f0.t < fh.t
+        assert scene is f0.scene is f1.scene and 0 <= f0.t < fh.t < SEQUENCE_FRAMES and 0 <= f1.t < SEQUENCE_FRAMES
         assert scene.visibility(f0.t) >= TEMPLATE_VISIBLE and scene.visibility(f1.t) >= SEARCH_VISIBLE
         assert scene.visibility(fh.t) < HIDDEN_VISIBLE and min(bh[2], bh[3]) >= 2
     # every item of a hidden-only dataset carries its occluded crop; none without the share

@@ -706,12 +706,14 @@ class SyntheticSource:
         if not crossings:
             return None
         for _ in range(MAX_TRIES):
-            th = float(rng.choice(crossings)) + float(rng.normal(0.0, 3.0))
+            th = float(round(float(rng.choice(crossings)) + float(rng.normal(0.0, 3.0))))
+            t0 = th - float(rng.integers(1, max_gap + 1))
+            t1 = t0 + float(rng.integers(1, max_gap + 1))
+            if min(t0, t1, th) < 0 or max(t0, t1, th) >= SEQUENCE_FRAMES:  # times seed the noise
+                continue
             bh = scene.box(th)
             if min(bh[2], bh[3]) < 2 or scene.visibility(th) >= HIDDEN_VISIBLE:
                 continue
-            t0 = th - float(rng.integers(1, max_gap + 1))
-            t1 = t0 + float(rng.integers(1, max_gap + 1))
             b0, b1 = scene.box(t0), scene.box(t1)
             if min(b0[2], b0[3], b1[2], b1[3]) < 2:
                 continue
