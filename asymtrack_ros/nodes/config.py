@@ -48,6 +48,7 @@ class TrackerNodeConfig:
     size_penalty_k: float = TrackerParams.size_penalty_k
     corner_prior_sigma: float = TrackerParams.corner_prior_sigma
     size_calibration: float = TrackerParams.size_calibration
+    colour_floor: float = TrackerParams.colour_floor
     buffer_length: int = 30
     stamp_tolerance_ms: float = 20.0
     default_box_size: float = 64.0
@@ -90,6 +91,8 @@ DESCRIPTIONS = {
     "corner heatmap's peak while tracking, in target sizes, >= 0; 0: none",
     "size_calibration": "AsymTrack: share of the box size error measured on the selection frame that is removed "
     "from later boxes (log scale), [0, 1]; 0: none",
+    "colour_floor": "a box holding less than this share of the selected target's colours (against its "
+    "surroundings at selection) has its score scaled by share / colour_floor, (0, 1]; 0: no colour check",
     "buffer_length": "frames kept with their stamps for stamp-matched initialisation (~1 s of video)",
     "stamp_tolerance_ms": "a selection stamp matches the nearest buffered frame within this [ms]",
     "default_box_size": "box side [px] for a point selection when the image gives no usable region",
@@ -191,6 +194,7 @@ def from_params(values: Mapping[str, Any], families: Sequence[str] | None = ("as
         size_penalty_k=_float("size_penalty_k", d["size_penalty_k"], 0.0),
         corner_prior_sigma=_float("corner_prior_sigma", d["corner_prior_sigma"], 0.0),
         size_calibration=_float("size_calibration", d["size_calibration"], 0.0, 1.0),
+        colour_floor=_float("colour_floor", d["colour_floor"], 0.0, 1.0),
         buffer_length=_int("buffer_length", d["buffer_length"], 1),
         stamp_tolerance_ms=_float("stamp_tolerance_ms", d["stamp_tolerance_ms"], 0.0),
         default_box_size=_float("default_box_size", d["default_box_size"], 1.0),

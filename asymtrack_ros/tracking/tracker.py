@@ -12,6 +12,7 @@ from enum import IntEnum
 import numpy as np
 
 from ..engines.base import Engine
+from .colour_model import ColourModel
 
 
 class TrackState(IntEnum):
@@ -37,6 +38,7 @@ class TrackerParams:
     size_penalty_k: float = 0.15  # exp(-k (size change x aspect change - 1)) on the score, >= 0
     corner_prior_sigma: float = 0.5  # AsymTrack: prior picking the corner peaks while tracking, in target sizes
     size_calibration: float = 0.5  # AsymTrack: share of the size bias measured at init removed (log), [0, 1]
+    colour_floor: float = 0.3  # score x agreement / this where the box holds less of the target's colours; 0: off
     bgr_input: bool = False  # images are RGB unless this is set (OpenCV frames are BGR)
 
     def __post_init__(self) -> None:
@@ -54,6 +56,8 @@ class TrackerParams:
             raise ValueError("corner_prior_sigma must be >= 0 (0: no prior)")
         if not 0.0 <= self.size_calibration <= 1.0:
             raise ValueError("size_calibration must be in [0, 1]")
+        if not 0.0 <= self.colour_floor <= 1.0:
+            raise ValueError("colour_floor must be in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,7 @@ class Tracker(ABC):
         self.box: tuple[float, float, float, float] | None = None
         self._low_frames = 0
         self._lost_frames = 0
+        self._colours: ColourModel | None = None
 
     def init(self, image: np.ndarray, box: tuple[float, ...]) -> None:
         """Start tracking ``box`` (x, y, w, h); replaces any current target."""
@@ -164,6 +169,7 @@ class Tracker(ABC):
         box = check_box(box, h, w)
         self._set_template(image, box)  # validated first: a bad call changes nothing
         self.box = box
+        self._colours = ColourModel(image, box) if self.params.colour_floor > 0.0 else None
         self.state = TrackState.TRACKING
         self._low_frames = self._lost_frames = 0
 
@@ -174,10 +180,12 @@ class Tracker(ABC):
         factor = self._search_factor()
         if self.state == TrackState.LOST:
             factor = min(self.params.max_search_factor, factor * self.params.lost_search_growth**self._lost_frames)
-        box, score = self._predict(image, self.box, factor)
         p = self.params
+        box, score = self._predict(image, self.box, factor)
         if not all(math.isfinite(v) for v in box) or not math.isfinite(score):
             box, score = self.box, 0.0
+        if self._colours is not None:
+            score *= min(1.0, self._colours.agreement(image, box) / p.colour_floor)
         # Siamese trackers' size learning rate: the less sure, the less the size moves.
         rate = p.size_update_rate * min(max(score, 0.0), 1.0)
         box = limit_scale_change(smooth_size(box, self.box, rate), self.box, p.max_scale_change)
