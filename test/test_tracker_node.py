@@ -53,8 +53,9 @@ def frames() -> list[np.ndarray]:
 
 
 # The fixture model has random weights and its boxes jump about: the plausibility factors
-# are off so that the states follow its raw scores, as the contract tests expect.
-RANDOM_MODEL = {"window_influence": 0.0, "size_penalty_k": 0.0}
+# and the colour check are off so that the states follow its raw scores, as the contract
+# tests expect.
+RANDOM_MODEL = {"window_influence": 0.0, "size_penalty_k": 0.0, "colour_floor": 0.0}
 
 
 def start_node(tmp: Path, namespace: str, overrides: dict, env: dict | None = None) -> NodeProcess:
