@@ -118,25 +118,6 @@ def test_params_are_validated() -> None:
             TrackerParams(size_calibration=bad)
 
 
-def test_size_bias_measured_on_the_selection_is_removed() -> None:
-    """The shipped weights draw the Crossing pedestrian's box too wide and too short."""
-    seq = SEQUENCES / "Crossing"
-    image = cv2.imread(str(sorted((seq / "img").iterdir())[0]))
-    box = tuple(float(v) for v in read_boxes(seq / "groundtruth_rect.txt")[0])
-    engine = load_engine(default_model_path(), threads=1)
-    errors, biases = {}, {}
-    for share in (0.0, 0.5, 1.0):
-        tracker = AsymTrackTracker(engine, TrackerParams(bgr_input=True, size_calibration=share, size_update_rate=1))
-        tracker.init(image, box)
-        biases[share] = tracker.size_bias
-        _, _, w, h = tracker.update(image).box
-        errors[share] = abs(math.log(w / box[2])) + abs(math.log(h / box[3]))
-    assert biases[0.0] == (0.0, 0.0)
-    assert biases[1.0][0] > 0.2 and biases[1.0][1] < -0.1  # too wide, too short
-    assert biases[0.5] == pytest.approx(tuple(b / 2 for b in biases[1.0]))
-    assert max(errors[0.5], errors[1.0]) < 0.5 * errors[0.0]
-
-
 def test_exports_without_the_logits_track_with_the_heads_box(tmp_path: Path, tiny_checkpoint: Path) -> None:
     io = asym_io("tiny")
     example = {"template": torch.from_numpy(io["template"][:1]), "search": torch.from_numpy(io["search"][:1])}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -10,7 +11,9 @@ import pytest
 from conftest import SEQUENCES
 
 from asymtrack_ros.cli import main
+from asymtrack_ros.engines.factory import create_tracker, load_engine
 from asymtrack_ros.engines.onnx_engine import OnnxEngine
+from asymtrack_ros.files.resources import default_model_path
 from asymtrack_ros.files.sequences import read_boxes
 from asymtrack_ros.tracking.asymtrack_tracker import AsymTrackTracker
 from asymtrack_ros.tracking.crop import CropSampler, crop_box_to_image
@@ -230,3 +233,23 @@ def test_size_is_damped_about_the_new_centre() -> None:
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match="size_update_rate"):
             TrackerParams(size_update_rate=bad)
+
+
+@pytest.mark.parametrize("family", ["asymtrack", "seat"])
+def test_size_bias_measured_on_the_selection_is_removed(family: str) -> None:
+    """Both shipped networks draw the Crossing pedestrian's box too wide and too short."""
+    seq = SEQUENCES / "Crossing"
+    image = cv2.imread(str(sorted((seq / "img").iterdir())[0]))
+    box = tuple(float(v) for v in read_boxes(seq / "groundtruth_rect.txt")[0])
+    engine = load_engine(default_model_path(family), threads=1)
+    errors, biases = {}, {}
+    for share in (0.0, 0.5, 1.0):
+        tracker = create_tracker(engine, TrackerParams(bgr_input=True, size_calibration=share, size_update_rate=1))
+        tracker.init(image, box)
+        biases[share] = tracker.size_bias
+        _, _, w, h = tracker.update(image).box
+        errors[share] = abs(math.log(w / box[2])) + abs(math.log(h / box[3]))
+    assert biases[0.0] == (0.0, 0.0)
+    assert biases[1.0][0] > 0.2 and biases[1.0][1] < -0.1  # too wide, too short
+    assert biases[0.5] == pytest.approx(tuple(b / 2 for b in biases[1.0]))
+    assert max(errors[0.5], errors[1.0]) < 0.7 * errors[0.0]

@@ -89,7 +89,7 @@ DESCRIPTIONS = {
     "size_penalty_k": "AsymTrack: score penalty on a re-detection's size and aspect change, >= 0; 0: none",
     "corner_prior_sigma": "AsymTrack: width of the Gaussian prior about the last box's corners that picks each "
     "corner heatmap's peak while tracking, in target sizes, >= 0; 0: none",
-    "size_calibration": "AsymTrack: share of the box size error measured on the selection frame that is removed "
+    "size_calibration": "share of the box size error measured on the selection frame that is removed "
     "from later boxes (log scale), [0, 1]; 0: none",
     "colour_floor": "a box holding less than this share of the selected target's colours (against its "
     "surroundings at selection) has its score scaled by share / colour_floor, (0, 1]; 0: no colour check",

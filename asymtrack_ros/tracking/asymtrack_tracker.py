@@ -75,12 +75,6 @@ class CornerPosterior:
         return self._box
 
 
-# Crops of the selection frame the size bias is measured on: the selected box and shifts of a
-# tenth of it, as the tracker's crops sit about a converged box.
-CALIBRATION_SHIFTS = ((0.0, 0.0), (0.1, 0.0), (-0.1, 0.0), (0.0, 0.1), (0.0, -0.1))
-MAX_SIZE_BIAS = math.log(1.5)  # a larger measured bias is clamped to this (log of the ratio)
-
-
 class AsymTrackTracker(Tracker):
     def __init__(self, engine: Engine, params: TrackerParams | None = None) -> None:
         spec = engine.spec
@@ -90,7 +84,6 @@ class AsymTrackTracker(Tracker):
         self._cache = None
         self._search_name = spec.search_inputs[0]
         self._posterior: CornerPosterior | None = None
-        self.size_bias = (0.0, 0.0)  # log(head / selected) width and height, as corrected
         super().__init__(engine, params)
 
     def _search_factor(self) -> float:
@@ -101,28 +94,11 @@ class AsymTrackTracker(Tracker):
         side = CropSampler.side_for(w, h, self.engine.spec.template_factor)
         tensor, _, _ = self._template_crop(image, x + w / 2, y + h / 2, side)
         self._cache = self.engine.encode_template({self.engine.spec.template_inputs[0]: tensor})
-        self.size_bias = self._measure_size_bias(image, box) if self.params.size_calibration > 0.0 else (0.0, 0.0)
 
-    def _measure_size_bias(self, image: np.ndarray, box: tuple[float, float, float, float]) -> tuple[float, float]:
-        """The head's size error on the one frame whose box is known, the selection's.
-
-        The error depends on the target's appearance (on the real sequences from 0.8x to
-        1.5x) and compounds: a box too large makes the next crop larger, and the head sees
-        the target smaller than it is only in part. Measured once and removed, in part, from
-        every later box (``size_calibration``: the share removed, as the measurement on one
-        frame is itself uncertain).
-        """
-        x, y, w, h = box
-        side = CropSampler.side_for(w, h, self._search_factor())
-        logs = np.zeros(2)
-        for dx, dy in CALIBRATION_SHIFTS:
-            shifted = (x + dx * w, y + dy * h, w, h)
-            (_, _, pw, ph), _ = self._head_box(image, shifted, side, prior=False)
-            if not (pw > 0.0 and ph > 0.0 and math.isfinite(pw * ph)):
-                return 0.0, 0.0
-            logs += (math.log(pw / w), math.log(ph / h))
-        logs = np.clip(logs / len(CALIBRATION_SHIFTS), -MAX_SIZE_BIAS, MAX_SIZE_BIAS) * self.params.size_calibration
-        return float(logs[0]), float(logs[1])
+    def _head_size(self, image: np.ndarray, box: tuple[float, ...]) -> tuple[float, float]:
+        side = CropSampler.side_for(box[2], box[3], self._search_factor())
+        (_, _, w, h), _ = self._head_box(image, box, side, prior=False)
+        return w, h
 
     def _head_box(
         self, image: np.ndarray, box: tuple[float, ...], side: int, prior: bool

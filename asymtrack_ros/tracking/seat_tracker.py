@@ -91,7 +91,13 @@ class SeatTracker(Tracker):
             self._windows[n] = np.outer(np.hanning(n), np.hanning(n))
         return self._windows[n]
 
-    def _predict(self, image: np.ndarray, box: tuple[float, ...], factor: float) -> tuple[tuple[float, ...], float]:
+    def _head(
+        self, image: np.ndarray, box: tuple[float, ...], factor: float, bias: tuple[float, float]
+    ) -> tuple[tuple[float, float, float, float], float, float]:
+        """The published post-processing's pick in the search crop about ``box``: its centre
+        and size in image pixels (size divided by exp(``bias``) before the change penalty
+        judges it), its score and its penalty.
+        """
         x, y, w, h = box
         cx, cy = x + w / 2, y + h / 2
         nominal = self._nominal_side(w, h)
@@ -108,16 +114,25 @@ class SeatTracker(Tracker):
         grid = (np.arange(n) - n // 2) * self._stride + n_in // 2
         x1, y1 = grid[None, :] - reg[0], grid[:, None] - reg[1]
         x2, y2 = grid[None, :] + reg[2], grid[:, None] + reg[3]
-        pw, ph = x2 - x1, y2 - y1
+        pw, ph = (x2 - x1) * math.exp(-bias[0]), (y2 - y1) * math.exp(-bias[1])
         tw, th = w * scale, h * scale
         s_c = _change(_padded_size(pw, ph) / _padded_size(tw, th))
         r_c = _change((tw / th) / (pw / ph))
         penalty = np.exp(-(r_c * s_c - 1) * self._penalty_k)
         pscore = penalty * score * (1 - self._window_influence) + self._window(n) * self._window_influence
         r, c = np.unravel_index(int(pscore.argmax()), pscore.shape)
-        lr = penalty[r, c] * score[r, c] * self._lr
         ncx = cx + ((x1[r, c] + x2[r, c]) / 2 - n_in // 2) / scale
         ncy = cy + ((y1[r, c] + y2[r, c]) / 2 - n_in // 2) / scale
-        nw = pw[r, c] / scale * lr + (1 - lr) * w
-        nh = ph[r, c] / scale * lr + (1 - lr) * h
-        return (ncx - nw / 2, ncy - nh / 2, nw, nh), float(score[r, c])
+        return (ncx, ncy, pw[r, c] / scale, ph[r, c] / scale), float(score[r, c]), float(penalty[r, c])
+
+    def _head_size(self, image: np.ndarray, box: tuple[float, ...]) -> tuple[float, float]:
+        factor = self._nominal_side(box[2], box[3]) / math.sqrt(box[2] * box[3])
+        (_, _, w, h), _, _ = self._head(image, box, factor, (0.0, 0.0))
+        return w, h
+
+    def _predict(self, image: np.ndarray, box: tuple[float, ...], factor: float) -> tuple[tuple[float, ...], float]:
+        (cx, cy, pw, ph), score, penalty = self._head(image, box, factor, self.size_bias)
+        lr = penalty * score * self._lr
+        nw = pw * lr + (1 - lr) * box[2]
+        nh = ph * lr + (1 - lr) * box[3]
+        return (cx - nw / 2, cy - nh / 2, nw, nh), score

@@ -14,6 +14,11 @@ import numpy as np
 from ..engines.base import Engine
 from .colour_model import ColourModel
 
+# Crops of the selection frame the size bias is measured on: the selected box and shifts of a
+# tenth of it, as the tracker's crops sit about a converged box.
+CALIBRATION_SHIFTS = ((0.0, 0.0), (0.1, 0.0), (-0.1, 0.0), (0.0, 0.1), (0.0, -0.1))
+MAX_SIZE_BIAS = math.log(1.5)  # a larger measured bias is clamped to this (log of the ratio)
+
 
 class TrackState(IntEnum):
     """Values equal the ``TrackedObject`` message constants."""
@@ -37,7 +42,7 @@ class TrackerParams:
     window_influence: float = 0.46  # weight of the cosine window on the centre's jump, [0, 1]
     size_penalty_k: float = 0.15  # exp(-k (size change x aspect change - 1)) on the score, >= 0
     corner_prior_sigma: float = 0.5  # AsymTrack: prior picking the corner peaks while tracking, in target sizes
-    size_calibration: float = 0.5  # AsymTrack: share of the size bias measured at init removed (log), [0, 1]
+    size_calibration: float = 0.5  # share of the head's size bias measured at init removed (log), [0, 1]
     colour_floor: float = 0.3  # score x agreement / this where the box holds less of the target's colours; 0: off
     bgr_input: bool = False  # images are RGB unless this is set (OpenCV frames are BGR)
 
@@ -162,12 +167,16 @@ class Tracker(ABC):
         self._low_frames = 0
         self._lost_frames = 0
         self._colours: ColourModel | None = None
+        self.size_bias = (0.0, 0.0)  # log(head / selected) width and height, as corrected
 
     def init(self, image: np.ndarray, box: tuple[float, ...]) -> None:
         """Start tracking ``box`` (x, y, w, h); replaces any current target."""
         h, w = check_image(image)
         box = check_box(box, h, w)
         self._set_template(image, box)  # validated first: a bad call changes nothing
+        self.size_bias = (0.0, 0.0)
+        if self.params.size_calibration > 0.0:
+            self.size_bias = self._measure_size_bias(image, box)
         self.box = box
         self._colours = ColourModel(image, box) if self.params.colour_floor > 0.0 else None
         self.state = TrackState.TRACKING
@@ -202,6 +211,31 @@ class Tracker(ABC):
         else:
             self._lost_frames += 1
         return TrackResult(self.box, score, self.state)
+
+    def _measure_size_bias(self, image: np.ndarray, box: tuple[float, float, float, float]) -> tuple[float, float]:
+        """The head's size error on the one frame whose box is known, the selection's.
+
+        The error depends on the target's appearance (a face drawn with a person's tall box,
+        a pedestrian too wide) and compounds: a box too large makes the next crop larger, and
+        the head sees the target smaller than it is only in part. Measured once and removed,
+        in part, from every later box (``size_calibration``: the share removed, as the
+        measurement on one frame is itself uncertain).
+        """
+        x, y, w, h = box
+        logs = np.zeros(2)
+        for dx, dy in CALIBRATION_SHIFTS:
+            pw, ph = self._head_size(image, (x + dx * w, y + dy * h, w, h))
+            if not (pw > 0.0 and ph > 0.0 and math.isfinite(pw * ph)):
+                return 0.0, 0.0
+            logs += (math.log(pw / w), math.log(ph / h))
+        logs = np.clip(logs / len(CALIBRATION_SHIFTS), -MAX_SIZE_BIAS, MAX_SIZE_BIAS) * self.params.size_calibration
+        return float(logs[0]), float(logs[1])
+
+    @abstractmethod
+    def _head_size(self, image: np.ndarray, box: tuple[float, ...]) -> tuple[float, float]:
+        """Width and height (image pixels, uncorrected) the head gives in the tracking crop
+        about ``box``.
+        """
 
     @abstractmethod
     def _search_factor(self) -> float:
