@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from asymtrack_ros.models.seat.arch import builtin_arch
+from asymtrack_ros.models.seat.arch import ArchError, builtin_arch
 from asymtrack_ros.models.seat.checkpoint import load_seat_checkpoint
 from asymtrack_ros.models.seat.net import SeatNet
 from asymtrack_ros.training.config import ConfigError, load_config
@@ -106,6 +106,13 @@ def test_seat_run_checkpoints_resume_and_ship(tmp_path: Path) -> None:
     with torch.no_grad():
         ref, got = SeatNet.forward(net.eval(), template, search, box), shipped(template, search, box)
     assert float((torch.sigmoid(got[0]) - torch.sigmoid(ref[0])).abs().max()) <= 5e-3
+
+    ship([latest], tmp_path / "tuned.pth", tracker={"window_influence": 0.3})
+    tuned = load_seat_checkpoint(tmp_path / "tuned.pth")
+    assert tuned.arch.tracker.window_influence == 0.3 and tuned.arch.tracker.lr == net.arch.tracker.lr
+    for bad in ({"window_influence": 1.5}, {"no_such_key": 1.0}):
+        with pytest.raises(ArchError):
+            ship([latest], tmp_path / "bad.pth", tracker=bad)
 
 
 def test_seat_config_rejects_an_unknown_family() -> None:

@@ -98,7 +98,11 @@ def cmd_synth_preview(args: argparse.Namespace) -> int:
 def cmd_ship(args: argparse.Namespace) -> int:
     from .ship import ship
 
-    report = ship(args.checkpoints, args.out, args.variant, allow_fp16=not args.fp32)
+    try:
+        tracker = {k: float(v) for k, v in (item.split("=", 1) for item in args.tracker)}
+    except ValueError:
+        raise SystemExit(f"--tracker takes NAME=NUMBER, got {args.tracker}") from None
+    report = ship(args.checkpoints, args.out, args.variant, allow_fp16=not args.fp32, tracker=tracker)
     print(json.dumps(report, indent=2))
     return 0
 
@@ -148,4 +152,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="e.g. asymtrack_ros/data/asymtrack_tiny.pth")
     p.add_argument("--variant", choices=sorted(VARIANTS))
     p.add_argument("--fp32", action="store_true", help="keep fp32 weights")
+    p.add_argument(
+        "--tracker",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="SEAT: set a tracker hyper-parameter of the file's arch.tracker, e.g. window_influence=0.3 (repeatable)",
+    )
     p.set_defaults(func=cmd_ship)

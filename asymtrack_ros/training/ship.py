@@ -14,6 +14,7 @@ import torch
 from ..models.asymtrack import AsymTrack
 from ..models.checkpoint import is_deploy_form, load_checkpoint, network_from_state, recorded_variant, state_dict_of
 from ..models.safe_pickle import CheckpointError, read_checkpoint
+from ..models.seat.arch import SeatArch, arch_from_dict
 from .pairs import Augment, CropSizes, PairDataset, collate, to_input
 from .synthetic import SyntheticSource
 
@@ -79,9 +80,11 @@ def _half_where_representable(state: dict[str, torch.Tensor]) -> dict[str, torch
 
 
 @torch.no_grad()
-def ship_seat(paths: list[Path], out: Path, allow_fp16: bool = True) -> dict:
+def ship_seat(paths: list[Path], out: Path, allow_fp16: bool = True, tracker: dict[str, float] | None = None) -> dict:
     """SEAT: the (mean) state dict and its architecture, fp16 (where representable) when
-    cls scores and box distances keep parity on realistic crops.
+    cls scores and box distances keep parity on realistic crops. ``tracker`` replaces
+    hyper-parameters of the file's ``arch.tracker`` (the post-processing travels with the
+    weights it was chosen for).
     """
     from ..models.seat.checkpoint import load_seat_checkpoint
     from ..models.seat.net import SeatNet
@@ -91,6 +94,8 @@ def ship_seat(paths: list[Path], out: Path, allow_fp16: bool = True) -> dict:
     arch = nets[0].arch
     if any(not n.arch.same_network(arch) for n in nets):
         raise CheckpointError("checkpoints hold different SEAT architectures")
+    if tracker:
+        arch = with_tracker_hypers(arch, tracker)
     net = SeatNet(arch).eval()
     net.load_state_dict(_mean_state([n.state_dict() for n in nets], paths))
     b = _parity_batch(arch)
@@ -118,7 +123,20 @@ def ship_seat(paths: list[Path], out: Path, allow_fp16: bool = True) -> dict:
     }
 
 
-def ship(checkpoints: list[str | Path], out: str | Path, variant: str | None = None, allow_fp16: bool = True) -> dict:
+def with_tracker_hypers(arch: SeatArch, values: dict[str, float]) -> SeatArch:
+    """``arch`` with some of its tracker hyper-parameters replaced, validated as a file's."""
+    d = arch.to_dict()
+    d["tracker"] = {**d["tracker"], **values}
+    return arch_from_dict(d, "--tracker")
+
+
+def ship(
+    checkpoints: list[str | Path],
+    out: str | Path,
+    variant: str | None = None,
+    allow_fp16: bool = True,
+    tracker: dict[str, float] | None = None,
+) -> dict:
     """Write the shipped file of one checkpoint or of the mean of several; returns what
     was written and the measured fp16 parity.
     """
@@ -128,7 +146,9 @@ def ship(checkpoints: list[str | Path], out: str | Path, variant: str | None = N
     if not paths:
         raise ValueError("ship needs at least one checkpoint")
     if is_seat_file(paths[0]):
-        return ship_seat(paths, Path(out), allow_fp16)
+        return ship_seat(paths, Path(out), allow_fp16, tracker)
+    if tracker:
+        raise ValueError("AsymTrack files carry no tracker hyper-parameters (set TrackerParams instead)")
     net = load_checkpoint(paths[0], variant) if len(paths) == 1 else averaged_network(paths, variant)
     name = net.variant.name
     state = net.state_dict()

@@ -172,6 +172,8 @@ def arch_from_dict(d: Any, where: str = "architecture") -> SeatArch:
         raise ArchError(f"{wt}: unknown keys {sorted(set(t) - hyper_keys)}")
     for k in ("penalty_k", "window_influence", "lr"):
         _get(t, k, (int, float), wt)
+    if not (t["penalty_k"] >= 0 and 0 <= t["window_influence"] <= 1 and 0 < t["lr"] <= 1):
+        raise ArchError(f"{wt}: need penalty_k >= 0, window_influence in [0, 1], lr in (0, 1]")
     arch = SeatArch(
         variant=_get(d, "variant", str, where),
         backbone=backbone,
