@@ -36,6 +36,9 @@ class FakeTracker(Tracker):
         self.updates.append(int(image[0, 0, 0]))
         return box, 0.9
 
+    def _head_size(self, image, box):
+        return box[2], box[3]
+
 
 def frame(i: int, stamp_ns: int | None = None) -> Frame:
     """Frame i: pixel value i, stamp i * 33 ms (1-based so that no stamp is zero)."""
