@@ -26,7 +26,7 @@ class FakeTracker(Tracker):
         self.inits: list[tuple[int, tuple]] = []
         self.updates: list[int] = []
 
-    def _search_factor(self) -> float:
+    def _search_factor(self, box) -> float:
         return 4.0
 
     def _set_template(self, image, box) -> None:

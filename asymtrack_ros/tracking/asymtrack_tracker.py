@@ -86,7 +86,7 @@ class AsymTrackTracker(Tracker):
         self._posterior: CornerPosterior | None = None
         super().__init__(engine, params)
 
-    def _search_factor(self) -> float:
+    def _search_factor(self, box: tuple[float, ...]) -> float:
         return self.engine.spec.search_factor
 
     def _set_template(self, image: np.ndarray, box: tuple[float, float, float, float]) -> None:
@@ -96,7 +96,7 @@ class AsymTrackTracker(Tracker):
         self._cache = self.engine.encode_template({self.engine.spec.template_inputs[0]: tensor})
 
     def _head_size(self, image: np.ndarray, box: tuple[float, ...]) -> tuple[float, float]:
-        side = CropSampler.side_for(box[2], box[3], self._search_factor())
+        side = CropSampler.side_for(box[2], box[3], self._search_factor(box))
         (_, _, w, h), _ = self._head_box(image, box, side, prior=False)
         return w, h
 

@@ -70,8 +70,8 @@ class SeatTracker(Tracker):
         t = self.engine.spec.template_size
         return s_z + (self._instance - t) * s_z / t
 
-    def _search_factor(self) -> float:
-        _, _, w, h = self.box
+    def _search_factor(self, box: tuple[float, ...]) -> float:
+        _, _, w, h = box
         return self._nominal_side(w, h) / math.sqrt(w * h)
 
     def _set_template(self, image: np.ndarray, box: tuple[float, float, float, float]) -> None:
@@ -126,8 +126,7 @@ class SeatTracker(Tracker):
         return (ncx, ncy, pw[r, c] / scale, ph[r, c] / scale), float(score[r, c]), float(penalty[r, c])
 
     def _head_size(self, image: np.ndarray, box: tuple[float, ...]) -> tuple[float, float]:
-        factor = self._nominal_side(box[2], box[3]) / math.sqrt(box[2] * box[3])
-        (_, _, w, h), _, _ = self._head(image, box, factor, (0.0, 0.0))
+        (_, _, w, h), _, _ = self._head(image, box, self._search_factor(box), (0.0, 0.0))
         return w, h
 
     def _predict(self, image: np.ndarray, box: tuple[float, ...], factor: float) -> tuple[tuple[float, ...], float]:

@@ -186,7 +186,7 @@ class Tracker(ABC):
         if self.state == TrackState.IDLE or self.box is None:
             raise RuntimeError("update() before init()")
         h, w = check_image(image)
-        factor = self._search_factor()
+        factor = self._search_factor(self.box)
         if self.state == TrackState.LOST:
             factor = min(self.params.max_search_factor, factor * self.params.lost_search_growth**self._lost_frames)
         p = self.params
@@ -238,8 +238,8 @@ class Tracker(ABC):
         """
 
     @abstractmethod
-    def _search_factor(self) -> float:
-        """Search region side as a multiple of sqrt(w*h) while tracking."""
+    def _search_factor(self, box: tuple[float, ...]) -> float:
+        """Search region side as a multiple of sqrt(w*h) while tracking ``box``."""
 
     @abstractmethod
     def _set_template(self, image: np.ndarray, box: tuple[float, float, float, float]) -> None:
