@@ -235,8 +235,10 @@ def test_size_is_damped_about_the_new_centre() -> None:
             TrackerParams(size_update_rate=bad)
 
 
-@pytest.mark.parametrize("family", ["asymtrack", "seat"])
-def test_size_bias_measured_on_the_selection_is_removed(family: str) -> None:
+# Error left with half the bias removed, as a share of the uncorrected error: AsymTrack-T's
+# bound is the one its own test held before SEAT shared the calibration.
+@pytest.mark.parametrize(("family", "half_bound"), [("asymtrack", 0.5), ("seat", 0.8)])
+def test_size_bias_measured_on_the_selection_is_removed(family: str, half_bound: float) -> None:
     """Both shipped networks draw the Crossing pedestrian's box too wide and too short."""
     seq = SEQUENCES / "Crossing"
     image = cv2.imread(str(sorted((seq / "img").iterdir())[0]))
@@ -252,4 +254,4 @@ def test_size_bias_measured_on_the_selection_is_removed(family: str) -> None:
     assert biases[0.0] == (0.0, 0.0)
     assert biases[1.0][0] > 0.2 and biases[1.0][1] < -0.1  # too wide, too short
     assert biases[0.5] == pytest.approx(tuple(b / 2 for b in biases[1.0]))
-    assert errors[0.5] < 0.8 * errors[0.0] and errors[1.0] < 0.5 * errors[0.0]
+    assert errors[0.5] < half_bound * errors[0.0] and errors[1.0] < 0.5 * errors[0.0]
