@@ -110,7 +110,7 @@ def test_seat_run_checkpoints_resume_and_ship(tmp_path: Path) -> None:
     ship([latest], tmp_path / "tuned.pth", tracker={"window_influence": 0.3})
     tuned = load_seat_checkpoint(tmp_path / "tuned.pth")
     assert tuned.arch.tracker.window_influence == 0.3 and tuned.arch.tracker.lr == net.arch.tracker.lr
-    for bad in ({"window_influence": 1.5}, {"no_such_key": 1.0}):
+    for bad in ({"window_influence": 1.5}, {"no_such_key": 1.0}, {"big_sz": 300.5}):
         with pytest.raises(ArchError):
             ship([latest], tmp_path / "bad.pth", tracker=bad)
 

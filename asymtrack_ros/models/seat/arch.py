@@ -172,6 +172,9 @@ def arch_from_dict(d: Any, where: str = "architecture") -> SeatArch:
         raise ArchError(f"{wt}: unknown keys {sorted(set(t) - hyper_keys)}")
     for k in ("penalty_k", "window_influence", "lr"):
         _get(t, k, (int, float), wt)
+    for k in ("small_sz", "big_sz"):
+        if t.get(k) is not None:
+            _get(t, k, int, wt)
     if not (t["penalty_k"] >= 0 and 0 <= t["window_influence"] <= 1 and 0 < t["lr"] <= 1):
         raise ArchError(f"{wt}: need penalty_k >= 0, window_influence in [0, 1], lr in (0, 1]")
     arch = SeatArch(
