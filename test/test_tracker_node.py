@@ -405,3 +405,41 @@ def test_latency_bench_accounts_for_every_frame(tiny_onnx):
     assert min(figures("engine")) > 0, out
     # A difference of two medians over different frames: on a short run it can be negative.
     assert all(math.isfinite(v) for v in figures("added by the node")), out
+
+
+@pytest.mark.parametrize("shut_down_first", [True, False])
+def test_a_callback_failing_because_of_shutdown_ends_the_spin_quietly(shut_down_first):
+    """Ctrl-C closes publishers while a timer callback may be publishing: that is shutdown,
+    not a crash; the same failure on a live context still raises.
+    """
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from std_msgs.msg import Header
+
+    from asymtrack_ros.nodes.run import spin_until_shutdown
+
+    ctx = Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node(f"spin_probe_{os.getpid()}", context=ctx)
+    pub = node.create_publisher(Header, "spin_probe", 1)
+
+    def tick() -> None:
+        if shut_down_first:
+            rclpy.shutdown(context=ctx)
+            pub.publish(Header())  # the closed publisher raises
+        raise RuntimeError("callback bug")
+
+    node.create_timer(0.01, tick)
+    executor = SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    try:
+        if shut_down_first:
+            spin_until_shutdown(executor)
+        else:
+            with pytest.raises(RuntimeError, match="callback bug"):
+                spin_until_shutdown(executor)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)

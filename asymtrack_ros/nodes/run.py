@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import Executor, ExternalShutdownException
 from rclpy.node import Node
 
 
@@ -16,6 +16,20 @@ def declare_parameters(node: Node, spec: Mapping[str, tuple[Any, str]]) -> dict[
     for name, (default, desc) in spec.items():
         node.declare_parameter(name, default, ParameterDescriptor(description=desc))
     return {name: node.get_parameter(name).value for name in spec}
+
+
+def spin_until_shutdown(executor: Executor) -> None:
+    """Spin until Ctrl-C or shutdown. A callback already running when the context shuts
+    down (a timer publishing on a publisher Ctrl-C just closed) fails as part of shutting
+    down: that ends the spin quietly; the same failure on a live context is raised.
+    """
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if executor.context.ok():
+            raise
 
 
 def spin_node(

@@ -18,7 +18,7 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
@@ -38,6 +38,7 @@ from .image_codec import (
     parse_image_cdr,
 )
 from .monitor import Throttle, Window, percentiles
+from .run import spin_until_shutdown
 
 # Parameters every node may be given; not typos.
 _COMMON_PARAMETERS = ("use_sim_time", "start_type_description_service")
@@ -279,9 +280,7 @@ def main(args: list[str] | None = None) -> int:
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
+            spin_until_shutdown(executor)
         finally:
             executor.shutdown()
     node.close()

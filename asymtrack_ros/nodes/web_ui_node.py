@@ -29,7 +29,7 @@ from ..ui.status import StatusBoard
 from ..ui.web_api import StreamOptions
 from ..ui.web_server import FrameStore, OperatorServer
 from .image_codec import compressed_loader, image_loader
-from .run import declare_parameters
+from .run import declare_parameters, spin_until_shutdown
 from .status_feed import feed_status_board, stamp_ns
 
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -148,7 +148,7 @@ def main(args: list[str] | None = None) -> int:
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         try:
-            executor.spin()
+            spin_until_shutdown(executor)
         finally:
             executor.shutdown()
     except (KeyboardInterrupt, ExternalShutdownException):
