@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Iterator
@@ -17,7 +18,9 @@ from asymtrack_ros.models.seat.net import SeatNet
 from asymtrack_ros.models.seat.search import latency
 from asymtrack_ros.models.seat.search.data import ProceduralPairs, SeatPairs, targets
 from asymtrack_ros.models.seat.search.derive import derive_arch, viterbi_path
+from asymtrack_ros.models.seat.search.cli import _source
 from asymtrack_ros.models.seat.search.loss import task_loss
+from asymtrack_ros.models.seat.search.run import build_sources
 from asymtrack_ros.models.seat.search.space import SearchSpace, build_graph
 from asymtrack_ros.models.seat.search.supernet import Supernet
 
@@ -151,6 +154,20 @@ def test_pairs_and_targets_are_consistent(tmp_path: Path) -> None:
     assert parts["iou"] == pytest.approx(1.0) and loss.item() == pytest.approx(np.log(2), abs=1e-4)
     with pytest.raises(ValueError, match="split"):
         SeatPairs([ProceduralPairs()], arch, 1, split="test")
+
+
+def test_data_sources_take_reader_options_so_the_validation_split_stays_out(shared: Path) -> None:
+    root, split = shared / "train_sequences", Path(__file__).parents[1] / "config" / "real_val_sequences.txt"
+    spec = _source(f"otb:{root},exclude={split}")
+    assert spec == {"type": "otb", "root": str(root), "exclude": str(split)}
+    (source,) = build_sources([spec])
+    (everything,) = build_sources([_source(f"otb:{root}")])
+    held_out = {f.name for f in everything.folders} - {f.name for f in source.folders}
+    assert held_out == {"S1606", "Biker_uav", "wakeboard5", "car16_2", "group1_4", "Human7", "Jumping", "Skiing"}
+    with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
+        _source("otb:root,exclude")
+    with pytest.raises(ValueError, match="data source 'synthetic'"):
+        build_sources([_source("synthetic,colour=blue")])
 
 
 def test_bad_search_spaces_are_named() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -25,12 +26,14 @@ class FakeTracker(Tracker):
         super().__init__(engine=None)
         self.inits: list[tuple[int, tuple]] = []
         self.updates: list[int] = []
+        self.during_init: Callable[[], None] = lambda: None  # runs while the template is set
 
     def _search_factor(self, box) -> float:
         return 4.0
 
     def _set_template(self, image, box) -> None:
         self.inits.append((int(image[0, 0, 0]), box))
+        self.during_init()
 
     def _predict(self, image, box, factor):
         self.updates.append(int(image[0, 0, 0]))
@@ -130,6 +133,19 @@ def test_selection_on_the_pending_frame_publishes_it_once(session):
     ]
     assert session.tracker.updates == []
     assert session.stats.processed == 4
+
+
+def test_a_frame_arriving_during_init_is_counted_once(session):
+    """The producer replaces the pending frame while a selection initialises on it: the
+    selected frame gets its result and is not also counted dropped.
+    """
+    session.submit(frame(0))
+    session.tracker.during_init = lambda: session.submit(frame(1))
+    session.select(Selection(Command.SELECT_BOX, 10, 10, 20, 20))
+    results = session.step(0) + session.step(0)
+    assert [r.frame.header for r in results] == ["header0", "header1"]
+    s = session.stats
+    assert (s.received, s.processed, s.dropped) == (2, 2, 0)
 
 
 def test_normalized_box_and_point_selection(session):

@@ -248,6 +248,8 @@ class TrackingSession:
             with self._cond:
                 if self._slot is frame:
                     self._slot = None
+                else:  # a newer frame replaced it meanwhile and counted it dropped: it was not
+                    self.stats.dropped -= 1
             self._last_output_seq = frame.seq
             self.stats.processed += 1
             return FrameResult(frame, self.tracker.state, self.target_id, self.tracker.box, 1.0, 0.0)

@@ -16,9 +16,18 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _source(text: str) -> dict:
-    """``procedural``, ``synthetic`` or ``TYPE:ROOT`` (got10k, lasot, trackingnet, coco, otb)."""
-    kind, _, root = text.partition(":")
-    return {"type": kind, **({"root": root} if root else {})}
+    """``procedural``, ``synthetic`` or ``TYPE:ROOT`` (got10k, lasot, trackingnet, coco, otb), then
+    optional ``,KEY=VALUE`` reader options: ``otb:train,exclude=val.txt`` holds a split out.
+    """
+    head, *options = text.split(",")
+    kind, _, root = head.partition(":")
+    spec = {"type": kind, **({"root": root} if root else {})}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not (sep and key):
+            raise argparse.ArgumentTypeError(f"data source option {option!r} is not KEY=VALUE")
+        spec[key] = value
+    return spec
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -34,7 +43,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         base=args.base,
         out=str(args.out),
         space=space,
-        data=[_source(s) for s in args.data or ["procedural"]],
+        data=args.data or [_source("procedural")],
         epochs=args.epochs,
         arch_epoch=args.arch_epoch,
         samples_per_epoch=args.samples,
@@ -42,6 +51,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         workers=args.workers,
         lr=args.lr,
         warmup_epochs=min(args.warmup, args.epochs),
+        latency_factor=args.latency_factor,
         latency_backend=args.latency_backend,
         lut=str(args.lut) if args.lut else None,
         lut_repeats=args.lut_repeats,
@@ -67,7 +77,9 @@ def add_search_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stack-layers", type=int, default=3)
     p.add_argument("--connect", type=int, default=4, help="each node feeds up to this many following nodes")
     p.add_argument("--ops", help="candidate ops, comma-separated (default: the 12 Wave-MLP ops)")
-    p.add_argument("--data", action="append", help="procedural, synthetic or TYPE:ROOT (repeatable)")
+    p.add_argument(
+        "--data", action="append", type=_source, help="procedural, synthetic or TYPE:ROOT[,KEY=VALUE...] (repeatable)"
+    )
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--arch-epoch", type=int, default=15, help="weights only before this epoch")
     p.add_argument("--samples", type=int, default=20000, help="pairs per epoch (10 %% for architecture steps)")
@@ -75,6 +87,9 @@ def add_search_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--lr", type=float, default=0.005)
     p.add_argument("--warmup", type=int, default=5, help="lr warm-up epochs")
+    p.add_argument(
+        "--latency-factor", type=float, default=0.15, help="weight of log(expected latency) in the architecture loss"
+    )
     p.add_argument("--latency-backend", default="onnxruntime", choices=("onnxruntime", "torch"))
     p.add_argument("--lut", type=Path, default=Path("seat_latency_lut.json"), help="latency table cache file")
     p.add_argument("--lut-repeats", type=int, default=20)
