@@ -4,17 +4,26 @@ checkpoints and resume for the family, and the shipped file.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from asymtrack_ros.models.safe_pickle import CheckpointError
 from asymtrack_ros.models.seat.arch import ArchError, builtin_arch
-from asymtrack_ros.models.seat.checkpoint import load_seat_checkpoint
+from asymtrack_ros.models.seat.checkpoint import load_seat_checkpoint, save_seat_checkpoint
 from asymtrack_ros.models.seat.net import SeatNet
 from asymtrack_ros.training.config import ConfigError, load_config
 from asymtrack_ros.training.pairs import Augment, PairDataset, collate
-from asymtrack_ros.training.seat_objective import SeatTrainingNet, cell_centres, seat_input, targets, template_boxes
+from asymtrack_ros.training.seat_objective import (
+    SeatObjective,
+    SeatTrainingNet,
+    cell_centres,
+    seat_input,
+    targets,
+    template_boxes,
+)
 from asymtrack_ros.training.ship import ship
 from asymtrack_ros.training.synthetic import SyntheticSource
 from asymtrack_ros.training.trainer import Trainer, train
@@ -113,6 +122,30 @@ def test_seat_run_checkpoints_resume_and_ship(tmp_path: Path) -> None:
     for bad in ({"window_influence": 1.5}, {"no_such_key": 1.0}, {"big_sz": 300.5}):
         with pytest.raises(ArchError):
             ship([latest], tmp_path / "bad.pth", tracker=bad)
+
+
+def test_a_searched_neck_starts_from_the_published_networks_other_parts(tmp_path: Path) -> None:
+    published = tmp_path / "lt.pth"
+    save_seat_checkpoint(SeatNet(builtin_arch("lt")), published)
+    found = builtin_arch("lt").to_dict()
+    found.update(blocks=[dict(in_channels=256, out_channels=256, head_op="wavemlp_k3_t4_dw", stack_ops=[])])
+    found.update(collector=[256, 256], variant="lt-searched")
+    (tmp_path / "found.json").write_text(json.dumps(found))
+    objective = SeatObjective(_config(f"model.arch={tmp_path / 'found.json'}"), torch.device("cpu"), None)
+    fresh = {k: v.clone() for k, v in objective.net.state_dict().items()}
+    objective.init_from(published, None)
+    src, got = load_seat_checkpoint(published).state_dict(), objective.net.state_dict()
+    for name, value in got.items():
+        part = name.split(".")[0]
+        if part in ("backbone", "neck", "match", "prediction"):
+            assert torch.equal(value, src[name]), name
+        else:
+            assert part in ("fuse", "collector") and torch.equal(value, fresh[name]), name
+
+    other_backbone = tmp_path / "al.pth"
+    save_seat_checkpoint(SeatNet(builtin_arch("al")), other_backbone)
+    with pytest.raises(CheckpointError, match="do not fit"):
+        objective.init_from(other_backbone, None)
 
 
 def test_seat_config_rejects_an_unknown_family() -> None:

@@ -10,6 +10,7 @@ search 4x the target's sqrt(w*h), as ``seat_spec`` says); the network sees raw B
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -20,12 +21,14 @@ from torch import nn
 
 from ..models.safe_pickle import CheckpointError
 from ..models.seat.arch import resolve_arch
-from ..models.seat.checkpoint import load_seat_checkpoint
+from ..models.seat.checkpoint import copy_fixed_parts, load_seat_checkpoint
 from ..models.seat.net import SeatNet
 from ..models.strict import load_strict, normalized_state
 from .losses import validation_summary
 from .pairs import to_input
 from .teacher import FeatureDistillation
+
+log = logging.getLogger(__name__)
 
 # Positive cells: inside the ellipse of this fraction of the box's half-sides (and the cell
 # nearest the centre always), so small targets still get one.
@@ -172,8 +175,16 @@ class SeatObjective:
         return loss, {"cls": l_cls.detach(), "reg": l_reg.detach(), "iou": iou.mean().detach()}
 
     def init_from(self, path: str | Path, sample_batch) -> None:
-        """A SEAT checkpoint of the same architecture (an original one, or ours)."""
-        self.net.load_state_dict(load_seat_checkpoint(path, self.arch).state_dict())
+        """A SEAT checkpoint of the same architecture (an original one, or ours), or of one
+        with another fusion neck: a searched architecture starts from the published one's
+        backbone, CFM and head, its new blocks and collector from scratch.
+        """
+        src = load_seat_checkpoint(path)
+        if src.arch.same_network(self.arch):
+            self.net.load_state_dict(src.state_dict())
+            return
+        n = copy_fixed_parts(self.net, src, path)
+        log.info("%s: %d backbone / neck / CFM / head tensors loaded; fusion blocks and collector start fresh", path, n)
 
     @torch.no_grad()
     def validate(self, batches: list[dict]) -> dict[str, float]:

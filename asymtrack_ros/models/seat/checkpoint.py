@@ -67,6 +67,23 @@ def load_seat_checkpoint(path: str | Path, arch: str | Path | SeatArch | None = 
     return net.eval()
 
 
+FIXED_PARTS = ("backbone", "neck", "match", "prediction")  # what a fusion-neck search leaves alone
+
+
+def copy_fixed_parts(net: torch.nn.Module, source: SeatNet, where: str | Path) -> int:
+    """Start a network with another fusion neck (the search's supernet, or the network it
+    found) from a trained one's backbone, neck, CFM and head; returns the tensors copied.
+    The fusion blocks and collector keep their initialisation.
+    """
+    src, own = source.state_dict(), net.state_dict()
+    keep = {k: v for k, v in src.items() if k.split(".")[0] in FIXED_PARTS}
+    bad = [k for k, v in keep.items() if k not in own or own[k].shape != v.shape]
+    if bad:
+        raise CheckpointError(f"{where}: its backbone, neck, CFM or head do not fit this network ({bad[:3]})")
+    net.load_state_dict(keep, strict=False)
+    return len(keep)
+
+
 def save_seat_checkpoint(net: SeatNet, path: str | Path) -> Path:
     path = Path(path)
     torch.save({"state_dict": net.state_dict(), "arch": net.arch.to_dict()}, path)

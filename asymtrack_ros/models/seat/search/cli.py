@@ -51,6 +51,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         workers=args.workers,
         lr=args.lr,
         warmup_epochs=min(args.warmup, args.epochs),
+        alpha_lr=args.arch_lr,
+        beta_lr=args.arch_lr,
         latency_factor=args.latency_factor,
         latency_backend=args.latency_backend,
         lut=str(args.lut) if args.lut else None,
@@ -87,6 +89,12 @@ def add_search_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--lr", type=float, default=0.005)
     p.add_argument("--warmup", type=int, default=5, help="lr warm-up epochs")
+    p.add_argument(
+        "--arch-lr",
+        type=float,
+        default=1e-4,
+        help="Adam lr of the architecture weights; a short search needs more than the default to move them",
+    )
     p.add_argument(
         "--latency-factor", type=float, default=0.15, help="weight of log(expected latency) in the architecture loss"
     )

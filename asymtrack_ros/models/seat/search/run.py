@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Subset
 
 from ..arch import SeatArch, resolve_arch
-from ..checkpoint import load_seat_checkpoint
+from ..checkpoint import copy_fixed_parts, load_seat_checkpoint
 from .data import ProceduralPairs, SeatPairs
 from .derive import derive_arch
 from .latency import device_signature, measure_lut
@@ -110,16 +110,6 @@ def _loader(data: SeatPairs, cfg: SearchConfig, epoch: int) -> DataLoader:
     return DataLoader(share, batch_size=cfg.batch_size, num_workers=cfg.workers, drop_last=len(share) >= cfg.batch_size)
 
 
-def _init_from(net: Supernet, path: str) -> None:
-    src = load_seat_checkpoint(path).state_dict()
-    own = net.state_dict()
-    keep = {k: v for k, v in src.items() if k.split(".")[0] in ("backbone", "neck", "match", "prediction")}
-    bad = [k for k, v in keep.items() if k not in own or own[k].shape != v.shape]
-    if bad:
-        raise ValueError(f"{path}: does not fit the search base ({bad[:3]})")
-    net.load_state_dict(keep, strict=False)
-
-
 def run_search(cfg: SearchConfig) -> SeatArch:
     rank, world = _world()
     base = resolve_arch(cfg.base)
@@ -127,7 +117,7 @@ def run_search(cfg: SearchConfig) -> SeatArch:
     torch.manual_seed(cfg.seed)
     net = Supernet(base, cfg.space)
     if cfg.init:
-        _init_from(net, cfg.init)
+        copy_fixed_parts(net, load_seat_checkpoint(cfg.init), cfg.init)
     net.to(device).train()
     if cfg.freeze_backbone:  # a frozen (pretrained) backbone keeps its BatchNorm statistics
         net.backbone.eval()
