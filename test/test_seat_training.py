@@ -124,14 +124,19 @@ def test_seat_run_checkpoints_resume_and_ship(tmp_path: Path) -> None:
             ship([latest], tmp_path / "bad.pth", tracker=bad)
 
 
-def test_a_searched_neck_starts_from_the_published_networks_other_parts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fusion", ["searched", "published, fresh"])
+def test_a_fusion_neck_starts_fresh_beside_the_published_networks_other_parts(tmp_path: Path, fusion: str) -> None:
     published = tmp_path / "lt.pth"
     save_seat_checkpoint(SeatNet(builtin_arch("lt")), published)
-    found = builtin_arch("lt").to_dict()
-    found.update(blocks=[dict(in_channels=256, out_channels=256, head_op="wavemlp_k3_t4_dw", stack_ops=[])])
-    found.update(collector=[256, 256], variant="lt-searched")
-    (tmp_path / "found.json").write_text(json.dumps(found))
-    objective = SeatObjective(_config(f"model.arch={tmp_path / 'found.json'}"), torch.device("cpu"), None)
+    if fusion == "searched":
+        found = builtin_arch("lt").to_dict()
+        found.update(blocks=[dict(in_channels=256, out_channels=256, head_op="wavemlp_k3_t4_dw", stack_ops=[])])
+        found.update(collector=[256, 256], variant="lt-searched")
+        (tmp_path / "found.json").write_text(json.dumps(found))
+        cfg = _config(f"model.arch={tmp_path / 'found.json'}")
+    else:
+        cfg = _config("model.fresh_fusion=true")
+    objective = SeatObjective(cfg, torch.device("cpu"), None)
     fresh = {k: v.clone() for k, v in objective.net.state_dict().items()}
     objective.init_from(published, None)
     src, got = load_seat_checkpoint(published).state_dict(), objective.net.state_dict()

@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
         "arch": "lt",
         "score_head": True,
         "score_detach": True,  # the score loss does not move the backbone or box head
+        # SEAT: --init-from loads only backbone, neck, CFM and head even where the fusion neck
+        # fits, so that the published neck retrained from scratch can be set beside a searched one
+        "fresh_fusion": False,
     },
     # AsymTrack: giou, l1, score; SEAT: cls (balanced BCE) and reg (-log IoU of l, t, r, b)
     "loss": {"giou": 2.0, "l1": 5.0, "score": 1.0, "cls": 1.0, "reg": 1.2},

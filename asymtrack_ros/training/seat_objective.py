@@ -177,10 +177,11 @@ class SeatObjective:
     def init_from(self, path: str | Path, sample_batch) -> None:
         """A SEAT checkpoint of the same architecture (an original one, or ours), or of one
         with another fusion neck: a searched architecture starts from the published one's
-        backbone, CFM and head, its new blocks and collector from scratch.
+        backbone, CFM and head, its new blocks and collector from scratch (the published
+        one too with ``model.fresh_fusion``).
         """
         src = load_seat_checkpoint(path)
-        if src.arch.same_network(self.arch):
+        if src.arch.same_network(self.arch) and not self.cfg["model"]["fresh_fusion"]:
             self.net.load_state_dict(src.state_dict())
             return
         n = copy_fixed_parts(self.net, src, path)
