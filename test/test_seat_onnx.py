@@ -18,7 +18,7 @@ from asymtrack_ros.cli import main
 from asymtrack_ros.engines.factory import load_engine
 from asymtrack_ros.engines.onnx_engine import OnnxEngine
 from asymtrack_ros.engines.torch_engine import TorchEngine
-from asymtrack_ros.models.seat.arch import builtin_arch
+from asymtrack_ros.models.seat.arch import builtin_arch, load_arch
 from asymtrack_ros.models.seat.deploy import NPU_AVOIDED, export_seat, op_census
 from asymtrack_ros.models.seat.net import CACHE_NAMES, SeatNet
 
@@ -127,6 +127,22 @@ def test_bench_table_reports_latency_params_and_macs() -> None:
     # the original's per-frame count (10.030 G) includes the template-side CFM convs cached here
     assert m["params_m"] == 11.53 and m["gmacs_search"] == pytest.approx(10.027, abs=1e-3)
     assert m["median_ms"] > 0 and "| seat-al | 11.53 |" in format_table(report)
+
+
+def test_bench_table_sets_a_searched_architecture_beside_the_published(tmp_path) -> None:
+    from asymtrack_ros.benchmarks.side_by_side import run_table
+
+    d = builtin_arch("lt").to_dict()
+    d.update(variant="lt-searched", collector=[256, 256])
+    d["blocks"] = [dict(in_channels=256, out_channels=256, head_op="wavemlp_k3_t4_dw", stack_ops=[])]
+    (tmp_path / "found.json").write_text(json.dumps(d))
+    found_arch = load_arch(tmp_path / "found.json")
+    report = run_table(frames=1, models=["seat-lt"], threads=1, seat_archs={"seat-lt-searched": found_arch})
+    published, found = report["models"]["seat-lt"], report["models"]["seat-lt-searched"]
+    assert found["median_ms"] > 0 and found["params_m"] < published["params_m"]  # a narrower neck
+    assert found["gmacs_search"] < published["gmacs_search"]
+    with pytest.raises(SystemExit, match="--seat-arch goes with --all"):
+        main(["bench", "--seat-arch", str(tmp_path / "found.json")])
 
 
 def test_bench_table_counts_the_opencv_peers_like_our_models(tmp_path) -> None:

@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..deploy.export import export_onnx
 from ..engines.onnx_engine import OnnxEngine
 from ..models.asymtrack import AsymTrack, model_spec
-from ..models.seat.arch import builtin_arch
+from ..models.seat.arch import SeatArch, builtin_arch
 from ..models.seat.checkpoint import load_seat_checkpoint
 from ..models.seat.deploy import example_inputs, export_seat
 from ..models.seat.net import SeatNet
@@ -44,11 +44,16 @@ def _gmacs(fn: Callable[[], object]) -> float:
     return counter.get_total_flops() / 2e9
 
 
-def _prepare(name: str, out: Path, checkpoint: str | None, threads: int) -> tuple[dict, OnnxEngine, dict, dict]:
-    """(figures, engine, template inputs, search inputs) of one model, exported into ``out``."""
+def _prepare(
+    name: str, out: Path, checkpoint: str | None, threads: int, arch: SeatArch | None = None
+) -> tuple[dict, OnnxEngine, dict, dict]:
+    """(figures, engine, template inputs, search inputs) of one model, exported into ``out``;
+    ``arch``: the SEAT architecture of a model that is not a published variant.
+    """
     family, _, variant = name.partition("-")
     if family == "seat":
-        net = load_seat_checkpoint(checkpoint, variant) if checkpoint else SeatNet(builtin_arch(variant)).eval()
+        arch = arch or builtin_arch(variant)
+        net = load_seat_checkpoint(checkpoint, arch) if checkpoint else SeatNet(arch).eval()
         ex = example_inputs(net.arch)
         t_in, s_in = {k: ex[k] for k in ("template", "template_box")}, {"search": ex["search"]}
     elif family == "asymtrack":
@@ -113,12 +118,15 @@ def run_table(
     checkpoints=None,
     threads: int = 0,
     peers: Path | None = None,
+    seat_archs: dict[str, SeatArch] | None = None,
 ) -> dict:
-    """Median / p90 per-frame search latency (template cached) of each model, and of the
-    OpenCV peers' graphs in ``peers``; ``threads`` onnxruntime intra-op threads (0: its
-    default, one per core).
+    """Median / p90 per-frame search latency (template cached) of each model, of further
+    SEAT architectures (``seat_archs``, by name: a searched one beside the published), and
+    of the OpenCV peers' graphs in ``peers``; ``threads`` onnxruntime intra-op threads (0:
+    its default, one per core).
     """
-    models = list(models or MODELS)
+    seat_archs = seat_archs or {}
+    models = list(models or MODELS) + list(seat_archs)
     checkpoints = checkpoints or {}
     report: dict = {
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
@@ -131,7 +139,9 @@ def run_table(
     with tempfile.TemporaryDirectory() as tmp:
         runs = {}
         for name in models:
-            figures, engine, t_in, s_in = _prepare(name, Path(tmp) / name, checkpoints.get(name), threads)
+            figures, engine, t_in, s_in = _prepare(
+                name, Path(tmp) / name, checkpoints.get(name), threads, seat_archs.get(name)
+            )
             cache = engine.encode_template(t_in)
             runs[name] = (lambda e=engine, s=s_in, c=cache: e.track(s, c), [])
             report["models"][name] = figures

@@ -137,6 +137,8 @@ def cmd_track(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from ..benchmarks.engines import format_report, run_bench
 
+    if args.seat_arch and not args.all:
+        raise SystemExit("asymtrack bench: --seat-arch goes with --all")
     if args.ros:  # the tracker node end to end over DDS; needs the ROS environment
         from ..benchmarks.node_latency import main as ros_bench
 
@@ -144,10 +146,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return ros_bench([*extra, "--frames", str(args.frames), "--threads", str(args.threads or 1)])
     if args.all or args.variant in SEAT_VARIANTS:
         from ..benchmarks.side_by_side import format_table, run_table
+        from ..models.seat.arch import load_arch
 
         name = f"seat-{args.variant}"
         ckpts = {name: args.model} if args.model else None
-        report = run_table(args.frames, None if args.all else [name], ckpts, args.threads, args.peers)
+        archs = {f"seat-{a.variant}": a for a in map(load_arch, args.seat_arch)}
+        report = run_table(args.frames, None if args.all else [name], ckpts, args.threads, args.peers, archs)
         print(format_table(report))
     else:
         report = run_bench(args.variant, frames=args.frames, checkpoint=args.model)
@@ -235,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="SEAT-lt/al beside AsymTrack-T/S/B on onnxruntime, interleaved")
     p.add_argument(
         "--peers", type=Path, help="with --all: also OpenCV's NanoTrack v2 / VitTrack ONNX files in this folder"
+    )
+    p.add_argument(
+        "--seat-arch",
+        type=Path,
+        action="append",
+        default=[],
+        help="with --all: also this SEAT architecture description (a searched one; repeatable)",
     )
     p.add_argument("--threads", type=int, default=0, help="onnxruntime threads for --all / SEAT (0: one per core)")
     p.add_argument(
