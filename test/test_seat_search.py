@@ -13,7 +13,7 @@ import torch
 from seat_common import one_torch_thread
 
 from asymtrack_ros.cli import main
-from asymtrack_ros.models.seat.arch import SKIP, ArchError, builtin_arch, load_arch
+from asymtrack_ros.models.seat.arch import SKIP, ArchError, arch_from_dict, builtin_arch, load_arch
 from asymtrack_ros.models.seat.net import SeatNet
 from asymtrack_ros.models.seat.search import latency
 from asymtrack_ros.models.seat.search.cli import _source
@@ -69,6 +69,9 @@ def test_search_end_to_end_writes_an_architecture_that_builds(tmp_path: Path, ca
     assert len(history) == 2 and "arch_loss" not in history[0] and "arch_loss" in history[1]
     assert all(h["expected_latency_ms"] > 0 for h in history)
     table = json.loads(lut.read_text())["tables"]
+    (entries,) = table.values()
+    assert summary["latency_ms"] == pytest.approx(latency.arch_latency(arch, entries), abs=1e-3)
+    assert summary["base_latency_ms"] == pytest.approx(latency.arch_latency(load_arch(base), entries), abs=1e-3)
     assert len(next(iter(table.values()))) == len(latency.required_entries(arch, TOY_SPACE))
     net = SeatNet(arch).eval()
     with torch.no_grad():
@@ -90,6 +93,30 @@ def test_latency_table_is_cached_per_machine(tmp_path: Path, monkeypatch) -> Non
         latency.measure_lut(base, space, tmp_path / "lut.json", table_name="jetson")
     with pytest.raises(ValueError, match="unknown latency backend"):
         latency.measure_lut(base, space, None, "tflite")
+
+
+def test_an_architecture_is_priced_op_by_op(tmp_path: Path) -> None:
+    arch = load_arch(toy_base(tmp_path))
+    d = arch.to_dict()
+    d["blocks"] = [dict(in_channels=32, out_channels=24, head_op=OPS[0], stack_ops=[OPS[1], OPS[1]])]
+    d["collector"] = [24, 32]
+    found = arch_from_dict(d, "found")
+    res = arch.search_feat()
+    lut = {
+        latency.static_key(arch): 10.0,
+        latency.collector_key(24, 32, res): 0.5,
+        latency.op_key(OPS[0], 32, 24, res): 2.0,
+        latency.op_key(OPS[1], 24, 24, res): 1.25,
+    }
+    assert latency.arch_latency(found, lut) == pytest.approx(10.0 + 0.5 + 2.0 + 2 * 1.25)
+    with pytest.raises(KeyError):  # the base's collector (32 > 32) is not in this table
+        latency.arch_latency(arch, lut)
+
+
+def test_a_table_measured_on_a_busy_machine_is_warned_about() -> None:
+    assert latency.busy_message(0.9, 2) is None
+    message = latency.busy_message(3.4, 2)
+    assert message is not None and "load average 3.4 on 2 cores" in message and "quiet machine" in message
 
 
 def test_onnxruntime_timer_runs_an_op() -> None:

@@ -65,7 +65,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     )
     arch = run_search(cfg)
     summary = {"out": cfg.out, "blocks": [b.__dict__ for b in arch.blocks], "collector": arch.collector}
-    summary["expected_latency_ms"] = arch.notes["search"]["expected_latency_ms"]
+    for key in ("expected_latency_ms", "latency_ms", "base_latency_ms"):  # the table's: supernet, found, base
+        summary[key] = arch.notes["search"][key]
     summary["lut_table"] = arch.notes["search"]["lut_table"]
     print(json.dumps(summary, indent=1))
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import platform
 import time
 import warnings
@@ -59,6 +60,30 @@ def device_signature(backend: str, device: str = "cpu", threads: int = 0) -> str
     if device.startswith("cuda") and torch.cuda.is_available():
         return f"{backend}|{torch.cuda.get_device_name(torch.device(device))}"
     return f"{backend}|{_cpu_name()}|threads={threads or torch.get_num_threads()}"
+
+
+def arch_latency(arch: SeatArch, lut: dict[str, float]) -> float:
+    """Per-frame latency (ms) of one concrete architecture by the table: what the search's
+    cost model says of it, to set beside a measured figure (``asymtrack bench``).
+    """
+    res = arch.search_feat()
+    total = lut[static_key(arch)] + lut[collector_key(*arch.collector, res)]
+    for b in arch.blocks:
+        total += lut[op_key(b.head_op, b.in_channels, b.out_channels, res)]
+        total += sum(lut[op_key(op, b.out_channels, b.out_channels, res)] for op in b.stack_ops)
+    return total
+
+
+def busy_message(load: float, cores: int) -> str | None:
+    """Why a table measured now would be wrong: other jobs on the cores price each op by
+    the contention of the moment, and the cached table keeps that for every later search.
+    """
+    if load <= 0.5 * cores:
+        return None
+    return (
+        f"load average {load:.1f} on {cores} cores: other jobs share the machine, so the latency table "
+        f"measured now prices ops by their contention; measure it on a quiet machine"
+    )
 
 
 class _Static(nn.Module):
@@ -184,6 +209,9 @@ def measure_lut(
         raise ValueError("the onnxruntime latency backend measures on the CPU; use --latency-backend torch on GPUs")
     if todo:
         log.info("measuring %d latency entries (%s)", len(todo), signature)
+        busy = busy_message(os.getloadavg()[0], os.cpu_count() or 1)
+        if busy:
+            log.warning("%s", busy)
     torch.manual_seed(0)
     for key, build in todo.items():
         module, inputs = build()

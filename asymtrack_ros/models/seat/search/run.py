@@ -26,7 +26,7 @@ from ..arch import SeatArch, resolve_arch
 from ..checkpoint import copy_fixed_parts, load_seat_checkpoint
 from .data import ProceduralPairs, SeatPairs
 from .derive import derive_arch
-from .latency import device_signature, measure_lut
+from .latency import arch_latency, device_signature, measure_lut
 from .loss import task_loss
 from .space import SearchSpace
 from .supernet import Supernet
@@ -203,6 +203,7 @@ def run_search(cfg: SearchConfig) -> SeatArch:
         if rank == 0:
             log.info("search epoch %d: %s", epoch, json.dumps(record))
     result = derive_arch(net, notes=_notes(net, cfg, lut, history))
+    result.notes["search"].update(latency_ms=round(arch_latency(result, lut), 3), base_latency_ms=_price(base, lut))
     if rank == 0:
         Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
         result.to_json(cfg.out)
@@ -213,6 +214,14 @@ def _lut(base: SeatArch, cfg: SearchConfig) -> dict[str, float]:
     return measure_lut(
         base, cfg.space, cfg.lut, cfg.latency_backend, cfg.device, repeats=cfg.lut_repeats, table_name=cfg.lut_table
     )
+
+
+def _price(base: SeatArch, lut: dict[str, float]) -> float | None:
+    """The base's own neck by the same table; None where its ops are outside the space."""
+    try:
+        return round(arch_latency(base, lut), 3)
+    except KeyError:
+        return None
 
 
 def _set_grad(params: list[torch.nn.Parameter], on: bool) -> None:
