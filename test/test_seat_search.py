@@ -67,6 +67,8 @@ def test_search_end_to_end_writes_an_architecture_that_builds(tmp_path: Path, ca
     assert all(b.head_op in OPS and set(b.stack_ops) <= set(OPS) for b in arch.blocks)
     history = arch.notes["search"]["history"]
     assert len(history) == 2 and "arch_loss" not in history[0] and "arch_loss" in history[1]
+    search = arch.notes["search"]
+    assert search["data"] == [{"type": "procedural"}] and search["latency_factor"] == 0.15
     assert all(h["expected_latency_ms"] > 0 for h in history)
     table = json.loads(lut.read_text())["tables"]
     (entries,) = table.values()
@@ -202,3 +204,14 @@ def test_bad_search_spaces_are_named() -> None:
         SearchSpace(head_ops=("mlp",))
     with pytest.raises(ArchError, match="multiples of 4"):
         SearchSpace(widths=(30,))
+
+
+def test_the_searched_architecture_on_record_builds_and_says_how_it_was_found() -> None:
+    found = load_arch(Path(__file__).parents[1] / "config" / "seat_lt_searched.json")
+    published = builtin_arch("lt")
+    search = found.notes["search"]
+    assert found.variant == "lt-searched" and len(search["history"]) == search["epochs"] == 6
+    assert search["lut_table"].startswith("onnxruntime|")
+    assert all(h["derived_blocks"] for h in search["history"])
+    count = lambda arch: sum(p.numel() for p in SeatNet(arch).parameters())  # noqa: E731
+    assert count(found) > count(published)  # the larger neck of docs/seat.md's table
