@@ -414,7 +414,6 @@ def test_a_callback_failing_because_of_shutdown_ends_the_spin_quietly(shut_down_
     """
     import rclpy
     from rclpy.context import Context
-    from rclpy.executors import SingleThreadedExecutor
     from std_msgs.msg import Header
 
     from asymtrack_ros.nodes.run import spin_until_shutdown
@@ -431,15 +430,12 @@ def test_a_callback_failing_because_of_shutdown_ends_the_spin_quietly(shut_down_
         raise RuntimeError("callback bug")
 
     node.create_timer(0.01, tick)
-    executor = SingleThreadedExecutor(context=ctx)
-    executor.add_node(node)
     try:
         if shut_down_first:
-            spin_until_shutdown(executor)
+            spin_until_shutdown(node)
         else:
             with pytest.raises(RuntimeError, match="callback bug"):
-                spin_until_shutdown(executor)
+                spin_until_shutdown(node)
     finally:
-        executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)

@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import Executor, ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 
@@ -18,11 +18,13 @@ def declare_parameters(node: Node, spec: Mapping[str, tuple[Any, str]]) -> dict[
     return {name: node.get_parameter(name).value for name in spec}
 
 
-def spin_until_shutdown(executor: Executor) -> None:
-    """Spin until Ctrl-C or shutdown. A callback already running when the context shuts
-    down (a timer publishing on a publisher Ctrl-C just closed) fails as part of shutting
-    down: that ends the spin quietly; the same failure on a live context is raised.
+def spin_until_shutdown(node: Node) -> None:
+    """Spin ``node`` until Ctrl-C or shutdown. A callback already running when the context
+    shuts down (a timer publishing on a publisher Ctrl-C just closed) fails as part of
+    shutting down: that ends the spin quietly; the same failure on a live context is raised.
     """
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
     try:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -30,6 +32,8 @@ def spin_until_shutdown(executor: Executor) -> None:
     except Exception:
         if executor.context.ok():
             raise
+    finally:
+        executor.shutdown()
 
 
 def spin_node(
@@ -48,7 +52,7 @@ def spin_node(
     code = 0
     try:
         node = make_node()
-        rclpy.spin(node)
+        spin_until_shutdown(node)
     except config_errors as err:
         print(f"{name}: {err}", file=sys.stderr)
         code = 2

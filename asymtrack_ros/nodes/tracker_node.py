@@ -18,7 +18,6 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
@@ -277,12 +276,7 @@ def main(args: list[str] | None = None) -> int:
         log.fatal(f"cannot load the model {model}: {type(err).__name__}: {err}")
         code = 1
     if code == 0:
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        try:
-            spin_until_shutdown(executor)
-        finally:
-            executor.shutdown()
+        spin_until_shutdown(node)
     node.close()
     node.destroy_node()
     rclpy.try_shutdown()

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
@@ -145,12 +145,7 @@ def main(args: list[str] | None = None) -> int:
         )
         if not p["token"] and not ipaddress.ip_address(host).is_loopback:
             log.warning(f"serving {host} without a token: anyone who can reach port {port} can steer the target")
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        try:
-            spin_until_shutdown(executor)
-        finally:
-            executor.shutdown()
+        spin_until_shutdown(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (ValueError, OSError) as err:
