@@ -96,12 +96,11 @@ def cmd_synth_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_ship(args: argparse.Namespace) -> int:
+    from ..files.resources import parse_assignment
     from .ship import ship
 
-    try:  # JSON values: search sizes stay integers, and arch_from_dict checks each type
-        tracker = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.tracker)}
-    except ValueError:
-        raise SystemExit(f"--tracker takes NAME=NUMBER, got {args.tracker}") from None
+    # values read as YAML: search sizes stay integers, and arch_from_dict checks each type
+    tracker = dict(parse_assignment(item) for item in args.tracker)
     report = ship(args.checkpoints, args.out, args.variant, allow_fp16=not args.fp32, tracker=tracker)
     print(json.dumps(report, indent=2))
     return 0

@@ -7,6 +7,8 @@ import json
 import logging
 from pathlib import Path
 
+from ....files.resources import parse_assignment
+
 
 def _ints(text: str) -> tuple[int, ...]:
     try:
@@ -23,9 +25,10 @@ def _source(text: str) -> dict:
     kind, _, root = head.partition(":")
     spec = {"type": kind, **({"root": root} if root else {})}
     for option in options:
-        key, sep, value = option.partition("=")
-        if not (sep and key):
-            raise argparse.ArgumentTypeError(f"data source option {option!r} is not KEY=VALUE")
+        try:
+            key, value = parse_assignment(option)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"data source option: {err} (expected KEY=VALUE)") from None
         spec[key] = value
     return spec
 
