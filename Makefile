@@ -1,7 +1,8 @@
 # Development build of asymtrack_ros against ROS 2 Kilted installed from PyPI
 # wheels into .venv (no system ROS needed). Run make from the repository root.
 #
-#   make setup   venv + requirements + /opt/python links + colcon build + Chromium (idempotent)
+#   make setup   venv + requirements + /opt/python links + colcon build + ROS 2 launch
+#                (from LAUNCH_SRC, where none is importable) + Chromium (idempotent)
 #   make build   colcon build only
 #   make test    pytest over test/ with the built package (real rclpy, loopback DDS)
 #   make demo    python -m asymtrack_ros.sim.demo   (make demo DEMO_ARGS="--family seat": with SEAT-lt)
@@ -31,6 +32,9 @@
 # - The operator page's browser tests drive the distribution's Chromium through
 #   Playwright (pip); `playwright install` (which downloads browsers) is never
 #   used. setup installs the apt package `chromium` unless $(CHROMIUM) exists.
+# - The wheels lack the launch system: setup builds it from LAUNCH_SRC (default
+#   ../shared/ros2-launch, the upstream sources; README, "Launch files") into the
+#   venv unless `import launch` already works (ROS from packages, sourced).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -e -o pipefail -c
@@ -44,6 +48,7 @@ DEPS_STAMP := $(VENV)/.asymtrack-deps.stamp
 BUILD_STAMP := install/.asymtrack-build.stamp
 PYTEST_ARGS ?=
 CHROMIUM := /usr/bin/chromium
+LAUNCH_SRC ?= ../shared/ros2-launch
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # --symlink-install: the installed Python package and node scripts are symlinks
@@ -87,9 +92,13 @@ define colcon_build
 	touch $(BUILD_STAMP)
 endef
 
-.PHONY: setup build test demo clean distclean
+.PHONY: setup build ros2-launch test demo clean distclean
 
-setup: $(BUILD_STAMP) $(CHROMIUM)
+setup: $(BUILD_STAMP) ros2-launch $(CHROMIUM)
+
+# Checks every time (about a second); installs only where launch is not importable.
+ros2-launch: $(DEPS_STAMP)
+	scripts/install_launch.sh $(abspath $(VPY)) $(LAUNCH_SRC) build/ros2-launch
 
 $(CHROMIUM):
 	$(SUDO) apt-get update -q
