@@ -47,3 +47,22 @@ def test_bench_reports_every_engine() -> None:
         assert f"| {name} | {row['search_step_ms']} | {row['template_every_frame_ms']} | " in text
         assert f"| {row['speedup_cached']}x | {row['sgemm_fraction']:.0%} |" in text
     assert f"{report['gmacs_search']} GMACs/frame" in text and "peak RSS (onnxruntime, 640x480): " in text
+
+
+def test_overhead_parts_add_up_to_the_frame() -> None:
+    from asymtrack_ros.benchmarks.overhead import format_overhead, run_overhead
+
+    r = run_overhead(frames=8)
+    parts = r["parts_ms"]
+    assert r["frames"] == 8
+    assert {"network", "crop and normalisation", "colour check", "post-processing"} <= set(parts)
+    assert all(math.isfinite(v) and v >= 0 for v in parts.values()), parts
+    assert parts["network"] > 0 and parts["crop and normalisation"] > 0
+    # The frame is the parts together (each rounded at 0.001 ms), and the share outside the
+    # network is the rest of it.
+    assert abs(sum(parts.values()) - r["frame_ms"]) <= 0.001 * (len(parts) + 1)
+    assert abs(r["frame_ms"] - parts["network"] - r["outside_network_ms"]) <= 0.003
+    assert 0 < r["outside_network_share"] < 1
+    text = format_overhead(r)
+    for name, value in parts.items():
+        assert f"| {name} | {value} | " in text

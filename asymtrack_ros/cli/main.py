@@ -154,8 +154,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         report = run_table(args.frames, None if args.all else [name], ckpts, args.threads, args.peers, archs)
         print(format_table(report))
     else:
+        from ..benchmarks.overhead import format_overhead, run_overhead
+
         report = run_bench(args.variant, frames=args.frames, checkpoint=args.model)
         print(format_report(report))
+        if args.variant == "tiny":  # the shipped model, as the tracker node runs it on a CPU
+            report["overhead"] = run_overhead(args.model, frames=args.frames, threads=args.threads or 1)
+            print("\n" + format_overhead(report["overhead"]))
     if args.json:
         import json
 
