@@ -17,7 +17,7 @@ import onnx
 import torch
 from torch import nn
 
-from ..engines.spec import ModelSpec
+from ..contracts.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 OPSET = 17

@@ -23,7 +23,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from ..engines.spec import ModelSpec
+from ..contracts.spec import ModelSpec
 
 HEAD_PREFIX = "/box_head/"
 

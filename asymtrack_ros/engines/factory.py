@@ -10,6 +10,7 @@ from typing import Sequence
 
 import torch
 
+from ..contracts.engine import Engine
 from ..files.resources import default_model_path
 from ..models.asymtrack import model_spec
 from ..models.checkpoint import load_checkpoint
@@ -17,7 +18,6 @@ from ..models.seat.checkpoint import is_seat_file, load_seat_checkpoint
 from ..tracking.asymtrack_tracker import AsymTrackTracker
 from ..tracking.seat_tracker import SeatTracker
 from ..tracking.tracker import Tracker, TrackerParams
-from .base import Engine
 from .onnx_engine import OnnxEngine
 from .torch_engine import TorchEngine
 

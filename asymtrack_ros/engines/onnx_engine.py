@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import onnxruntime as ort
 
-from .spec import ModelSpec
+from ..contracts.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 

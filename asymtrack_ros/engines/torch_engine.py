@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .spec import ModelSpec
+from ..contracts.spec import ModelSpec
 
 
 class TorchEngine:

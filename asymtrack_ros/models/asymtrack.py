@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..engines.spec import ModelSpec
+from ..contracts.spec import ModelSpec
 from .asymtrack_blocks import ETM, HW, OPE, BasicBlock, ConvEmbed, CrossAttentionBlock, to_nchw
 from .corner_head import CornerHead
 

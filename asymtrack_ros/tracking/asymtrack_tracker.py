@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..engines.base import Engine
+from ..contracts.engine import Engine
 from .crop import CropSampler, crop_box_to_image
 from .tracker import Tracker, TrackerParams, TrackState, plausibility
 

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..engines.base import Engine
+from ..contracts.engine import Engine
 from .crop import CropSampler
 from .tracker import Tracker, TrackerParams
 

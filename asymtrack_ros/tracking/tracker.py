@@ -11,7 +11,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from ..engines.base import Engine
+from ..contracts.engine import Engine
 from .colour_model import ColourModel
 
 # Crops of the selection frame the size bias is measured on: the selected box and shifts of a

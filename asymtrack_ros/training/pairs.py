@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..engines.spec import IMAGENET_MEAN, IMAGENET_STD
+from ..contracts.spec import IMAGENET_MEAN, IMAGENET_STD
 from .geometry import box_center, box_in_crop, crop_side, jitter_box
 
 

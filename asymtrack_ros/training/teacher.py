@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..engines.spec import IMAGENET_MEAN, IMAGENET_STD
+from ..contracts.spec import IMAGENET_MEAN, IMAGENET_STD
 from ..models.safe_pickle import CheckpointError
 
 # (expand ratio, kernel, stride, in, out) of each MBConv block of EfficientNet-Lite0.

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...engines.spec import ModelSpec
+from ...contracts.spec import ModelSpec
 from .arch import BlockArch, SeatArch
 from .backbones import build_backbone
 from .ops import build_op
