@@ -176,18 +176,6 @@ def defaults() -> dict[str, Any]:
     return {name: spec.default for name, spec in SCHEMA.items()}
 
 
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested maps (a params file's ros__parameters) to dotted names, as ROS does."""
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
 def _check(name: str, spec: Spec, v: Any) -> Any:
     d = spec.default
     if isinstance(d, bool):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
 from ..contracts.engine import Engine
-from ..files.resources import default_model_path
+from ..files.resources import cache_root, default_model_path
 from ..models.asymtrack import model_spec
 from ..models.checkpoint import load_checkpoint
 from ..models.seat.checkpoint import is_seat_file, load_seat_checkpoint
@@ -24,10 +23,6 @@ from .torch_engine import TorchEngine
 log = logging.getLogger(__name__)
 ENGINES = ("auto", "torch", "onnxruntime")
 TRACKERS = {"asymtrack": AsymTrackTracker, "seat": SeatTracker}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("ASYMTRACK_CACHE", Path.home() / ".cache" / "asymtrack_ros"))
 
 
 def _exported_dir(checkpoint: Path, variant: str | None, fp16: bool) -> Path:

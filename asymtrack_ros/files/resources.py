@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Mapping
 
 import yaml
 
@@ -14,6 +15,11 @@ SHIPPED_MODELS = {
     "seat": PACKAGE_DIR / "data" / "seat_lt.pth",
 }
 MODEL_ENV = "ASYMTRACK_MODEL"
+
+
+def cache_root() -> Path:
+    """Where exports and downloaded assets are cached: $ASYMTRACK_CACHE, else ~/.cache/asymtrack_ros."""
+    return Path(os.environ.get("ASYMTRACK_CACHE", Path.home() / ".cache" / "asymtrack_ros"))
 
 
 def default_model_path(family: str | None = None) -> Path:
@@ -49,10 +55,20 @@ def config_file(name: str) -> Path:
     raise FileNotFoundError(f"config file {name} not found (neither installed nor in a source checkout)")
 
 
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested maps (a params file's ros__parameters) to dotted names, as ROS does."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
 def read_node_params(path: Path, node: str) -> dict:
     """The ``<node>: ros__parameters:`` section of a ROS params file, flattened to dotted names."""
-    from ..control.params import flatten
-
     data = yaml.safe_load(Path(path).read_text()) or {}
     section = data.get(node, data.get(f"/{node}", {})) or {}
     return flatten(section.get("ros__parameters", {}) or {})

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..engines.factory import cache_root
+from ..files.resources import cache_root
 
 log = logging.getLogger(__name__)
 
