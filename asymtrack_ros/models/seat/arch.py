@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...files.resources import config_file
+
 FORMAT = "seat-arch/1"
 WAVEMLP = re.compile(r"^wavemlp_k(\d+)_t(\d+)(_dw)?$")
 CANDIDATE_OPS = tuple(f"wavemlp_k{k}_t{t}{dw}" for dw in ("", "_dw") for k in (3, 5, 7) for t in (4, 8))
@@ -244,24 +246,12 @@ def load_arch(path: str | Path) -> SeatArch:
     return arch_from_dict(data, str(path))
 
 
-def config_dir() -> Path:
-    """config/ of the source tree, else of the installed share directory."""
-    source = Path(__file__).resolve().parents[3] / "config"
-    if (source / "seat_lt.json").is_file():
-        return source
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        return Path(get_package_share_directory("asymtrack_ros")) / "config"
-    except (ImportError, LookupError, ValueError, OSError):
-        return source
-
-
 def builtin_arch(name: str) -> SeatArch:
     """``lt`` or ``al``: the published architectures (config/seat_<name>.json)."""
-    path = config_dir() / f"seat_{name}.json"
-    if not path.is_file():
-        raise ArchError(f"unknown SEAT variant {name!r}; known: lt, al (or an architecture .json)")
+    try:
+        path = config_file(f"seat_{name}.json")
+    except FileNotFoundError:
+        raise ArchError(f"unknown SEAT variant {name!r}; known: lt, al (or an architecture .json)") from None
     return load_arch(path)
 
 
@@ -292,7 +282,7 @@ def arch_from_original(text: str, where: str = "checkpoint arch") -> SeatArch:
         raise ArchError(f"{where}: unsupported layout ({cfm_kind}, {coll_kind}, {pred_kind})")
     if backbone not in DEFAULT_CONFIG:
         raise ArchError(f"{where}: unknown backbone {backbone!r}; known: {sorted(DEFAULT_CONFIG)}")
-    base = load_arch(config_dir() / DEFAULT_CONFIG[backbone]).to_dict()
+    base = load_arch(config_file(DEFAULT_CONFIG[backbone])).to_dict()
     blocks = []
     for row in mid:
         if not (isinstance(row, list) and len(row) == 5):
