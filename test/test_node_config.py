@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asymtrack_ros.nodes.config import ConfigError, TrackerNodeConfig, from_params, parameter_defaults
 from asymtrack_ros.nodes.monitor import Throttle, Window, percentiles
+from asymtrack_ros.tracking.node_config import ConfigError, TrackerNodeConfig, from_params, parameter_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 

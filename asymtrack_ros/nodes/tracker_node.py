@@ -26,9 +26,9 @@ from std_msgs.msg import Header
 
 from asymtrack_ros.msg import TargetSelection, TrackedObject
 
+from ..tracking.node_config import DESCRIPTIONS, ConfigError, TrackerNodeConfig, from_params, parameter_defaults
 from ..tracking.session import Command, Frame, FrameResult, Selection, TrackingSession
 from ..tracking.tracker import TrackState
-from .config import DESCRIPTIONS, ConfigError, TrackerNodeConfig, from_params, parameter_defaults
 from .image_codec import (
     UnsupportedEncapsulation,
     compressed_loader,

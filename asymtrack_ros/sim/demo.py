@@ -24,7 +24,7 @@ import cv2
 from ..control.follow import FollowController
 from ..control.params import FollowParams, ParamError, load_params
 from ..files.resources import config_file, default_model_path, parse_assignment, read_node_params
-from ..nodes.config import from_params
+from ..tracking.node_config import from_params
 from ..tracking.tracker import TrackerParams
 from .loop import run_loop, summarize
 from .render import CameraSpec

@@ -4,6 +4,7 @@ The node declares every field of ``TrackerNodeConfig`` as a ROS parameter with i
 default and reads them back through ``from_params``, which checks types and ranges and
 raises ``ConfigError`` naming the parameter: a wrong value in a YAML file should stop
 the node with one clear line, not a traceback.
+It lives here, below the nodes, so that the demo reads config/tracker.yaml as the node does.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping, Sequence
 
-from ..tracking.tracker import TrackerParams
+from .tracker import TrackerParams
 
 ENGINES = ("auto", "torch", "onnxruntime")
 PROVIDERS = ("tensorrt", "cuda", "cpu")
