@@ -12,13 +12,14 @@ import pytest
 from conftest import ASYM_FIXTURES, asym_io
 
 from asymtrack_ros.cli import main
-from asymtrack_ros.deploy.quantize import calibration_feeds, quantize_int8
+from asymtrack_ros.deploy.quantize import quantize_int8
 from asymtrack_ros.engines.factory import load_engine
 from asymtrack_ros.engines.onnx_engine import OnnxEngine, resolve_providers
 from asymtrack_ros.engines.torch_engine import TorchEngine
 from asymtrack_ros.files.resources import default_model_path
 from asymtrack_ros.models.asymtrack import CACHE_NAMES, model_spec
 from asymtrack_ros.models.checkpoint import load_checkpoint
+from asymtrack_ros.training.calibration import calibration_feeds
 
 
 def test_graph_names_and_model_json(tiny_onnx: Path) -> None:
@@ -124,4 +125,4 @@ def test_int8_export_is_quantized_and_close(tmp_path: Path) -> None:
     assert np.median(box_diff) < 5e-3 and box_diff.max() < 3e-2  # 1.3 px / 7.7 px on the 256 px crop
     assert score_diff < 0.05
     with pytest.raises(ValueError, match="starts from an fp32 export"):
-        quantize_int8(int8)
+        quantize_int8(int8, calibration_feeds)

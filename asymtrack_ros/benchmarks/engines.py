@@ -29,6 +29,7 @@ from ..engines.onnx_engine import OnnxEngine
 from ..engines.torch_engine import TorchEngine
 from ..models.asymtrack import AsymTrack, model_spec
 from ..models.checkpoint import load_checkpoint
+from ..training.calibration import calibration_feeds
 
 
 def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -105,7 +106,7 @@ def run_bench(variant: str = "tiny", frames: int = 300, checkpoint: str | None =
         export_onnx(net, spec, tmp, {"template": torch.from_numpy(template), "search": torch.from_numpy(search)})
         engines["onnxruntime cpu"] = OnnxEngine(tmp, providers=["cpu"])
         shutil.copytree(tmp, tmp8, dirs_exist_ok=True)
-        quantize_int8(tmp8)
+        quantize_int8(tmp8, calibration_feeds)
         engines["onnxruntime cpu int8"] = OnnxEngine(tmp8, providers=["cpu"])
         for name, eng in engines.items():
             c = eng.encode_template(t_in)

@@ -6,7 +6,8 @@ Two kinds of int8, each where it pays on a CPU with VNNI / AMX:
   ETM's token sums) stay fp32;
 - the corner head's convolutions, the largest share of the frame's multiply-adds, get
   int8 weights per channel and int8 activations with ranges calibrated on realistic
-  crops (procedural synthetic pairs through the tracker's crop geometry).
+  crops, which the caller supplies (``training.calibration.calibration_feeds``: procedural
+  synthetic pairs through the tracker's crop geometry).
 The backbone's convolutions stay fp32: quantising them measured no faster.
 The template graph runs once per target and stays fp32.
 """
@@ -16,12 +17,10 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import onnx
-import onnxruntime as ort
-import torch
 
 from ..contracts.spec import ModelSpec
 
@@ -40,28 +39,6 @@ def _quiet_root_logger() -> Iterator[None]:
         root.setLevel(level)
 
 
-def calibration_feeds(model_dir: Path, spec: ModelSpec, pairs: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
-    """Search-graph inputs for ``pairs`` procedural synthetic pairs: search crop plus the
-    template graph's outputs for its template.
-    """
-    from ..models.asymtrack import get_variant
-    from ..training.pairs import Augment, PairDataset, to_input
-    from ..training.synthetic import SyntheticSource
-
-    data = PairDataset(
-        [SyntheticSource(procedural=True)], [1.0], get_variant(spec.variant), Augment(), seed=seed, length=pairs
-    )
-    template = ort.InferenceSession(str(model_dir / "template.onnx"), providers=["CPUExecutionProvider"])
-    names = [o.name for o in template.get_outputs()]
-    feeds = []
-    for i in range(pairs):
-        item = data[i]
-        crops = {k: to_input(torch.from_numpy(item[k][None])).numpy() for k in ("template", "search")}
-        cache = dict(zip(names, template.run(None, {spec.template_inputs[0]: crops["template"]})))
-        feeds.append({spec.search_inputs[0]: crops["search"], **cache})
-    return feeds
-
-
 class _Feeds:
     """onnxruntime's CalibrationDataReader protocol over a list of feeds."""
 
@@ -72,9 +49,14 @@ class _Feeds:
         return next(self._it, None)
 
 
-def quantize_int8(model_dir: str | Path, calibration_pairs: int = 16) -> None:
-    """Rewrite ``model_dir/search.onnx`` in int8 (see the module doc); model.json's
-    precision becomes ``int8``.
+# The search graph's inputs (crop and template cache) for calibration crops, from an export's
+# directory and description.
+Calibration = Callable[[Path, ModelSpec], list[dict[str, np.ndarray]]]
+
+
+def quantize_int8(model_dir: str | Path, calibration: Calibration) -> None:
+    """Rewrite ``model_dir/search.onnx`` in int8 (see the module doc), its activation ranges
+    measured on ``calibration``'s inputs; model.json's precision becomes ``int8``.
     """
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
@@ -89,7 +71,7 @@ def quantize_int8(model_dir: str | Path, calibration_pairs: int = 16) -> None:
         n.name for n in graph.node if n.op_type in ("MatMul", "Gemm") and not constants & set(n.input[:2])
     ]
     head_convs = [n.name for n in graph.node if n.op_type == "Conv" and n.name.startswith(HEAD_PREFIX)]
-    feeds = calibration_feeds(model_dir, spec, calibration_pairs)
+    feeds = calibration(model_dir, spec)
     with _quiet_root_logger():
         quantize_dynamic(
             path,
