@@ -34,6 +34,12 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--providers", default="tensorrt,cuda,cpu", help="onnxruntime providers, in order")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--fp16", action="store_true")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "int8"),
+        help="checkpoints: auto is int8 on a CPU where shipping verified it, else fp32",
+    )
     p.add_argument("--trt-cache", help="TensorRT engine cache directory")
 
 
@@ -111,6 +117,7 @@ def cmd_track(args: argparse.Namespace) -> int:
         args.fp16,
         trt_cache_dir=args.trt_cache,
         family=args.family,
+        precision=args.precision,
     )
     tracker = create_tracker(engine, TrackerParams(bgr_input=True))
     writer = None
@@ -224,8 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--tracker",
         action="append",
         required=True,
-        help="asymtrack[:MODEL[:ENGINE]], seat[:MODEL[:ENGINE]], csrt, kcf, mil, nano:BACKBONE,NECKHEAD, vit:NET "
-        "(repeatable)",
+        help="asymtrack[:MODEL[:ENGINE[:PRECISION]]], seat[:MODEL[:ENGINE]], csrt, kcf, mil, "
+        "nano:BACKBONE,NECKHEAD, vit:NET (repeatable)",
     )
     p.add_argument("--out", required=True, help="report folder; results/<tracker>/<seq>.txt inside")
     p.add_argument("--workers", type=int, default=1, help="parallel runs (per-frame times then share cores)")

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import math
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -17,27 +21,77 @@ from ..models.seat.checkpoint import is_seat_file, load_seat_checkpoint
 from ..tracking.asymtrack_tracker import AsymTrackTracker
 from ..tracking.seat_tracker import SeatTracker
 from ..tracking.tracker import Tracker, TrackerParams
-from .onnx_engine import OnnxEngine
+from .onnx_engine import OnnxEngine, accelerated
 from .torch_engine import TorchEngine
 
 log = logging.getLogger(__name__)
 ENGINES = ("auto", "torch", "onnxruntime")
+PRECISIONS = ("auto", "fp32", "int8")
+# The int8 search graph becomes the CPU default of a checkpoint when shipping measured its
+# success AUC on the validation split within this of the fp32 graph's.
+INT8_AUC_TOLERANCE = 0.01
 TRACKERS = {"asymtrack": AsymTrackTracker, "seat": SeatTracker}
 
 
-def _exported_dir(checkpoint: Path, variant: str | None, fp16: bool) -> Path:
-    """Export a checkpoint once; later loads reuse the directory keyed by file content."""
+def file_digest(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def int8_record_path(checkpoint: Path) -> Path:
+    """Where shipping records the int8 check of ``checkpoint`` (beside it, JSON)."""
+    return checkpoint.with_name(checkpoint.stem + ".int8.json")
+
+
+def int8_holds(checkpoint: Path) -> bool:
+    """Whether shipping measured the int8 search graph of exactly this file within
+    ``INT8_AUC_TOLERANCE`` of its fp32 graph's AUC. No record, a record of other weights or
+    an unreadable one: no (fp32 stays the default of unchecked weights).
+    """
+    path = int8_record_path(checkpoint)
+    if not path.is_file():
+        return False
+    try:
+        record = json.loads(path.read_text())
+        fp32, int8 = float(record["fp32_auc"]), float(record["int8_auc"])
+        same_file = record["checkpoint_sha1"] == file_digest(checkpoint)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        log.warning("%s: unreadable int8 record (%s); using the fp32 graph", path, err)
+        return False
+    if not same_file:
+        log.warning("%s records other weights than %s; using the fp32 graph", path, checkpoint.name)
+        return False
+    return math.isfinite(fp32) and math.isfinite(int8) and int8 >= fp32 - INT8_AUC_TOLERANCE
+
+
+def _exported_dir(checkpoint: Path, variant: str | None, precision: str) -> Path:
+    """Export a checkpoint once (``precision`` fp32, fp16 or int8); later loads reuse the
+    directory keyed by file content. The int8 graph is quantised from the fp32 export.
+    """
     from ..deploy.export import GRAPHS_REVISION, export_onnx
 
-    digest = hashlib.sha1(checkpoint.read_bytes()).hexdigest()[:16]
-    name = f"{digest}-{variant or 'auto'}-{'fp16' if fp16 else 'fp32'}-r{GRAPHS_REVISION}"
+    name = f"{file_digest(checkpoint)[:16]}-{variant or 'auto'}-{precision}-r{GRAPHS_REVISION}"
     out = cache_root() / "onnx" / name
-    if not (out / "model.json").is_file() and is_seat_file(checkpoint):
+    if (out / "model.json").is_file():
+        return out
+    if precision == "int8":
+        from ..deploy.quantize import quantize_int8
+
+        fp32 = _exported_dir(checkpoint, variant, "fp32")
+        log.info("quantising %s to %s", fp32, out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+            work = Path(tmp) / "graph"
+            shutil.copytree(fp32, work)
+            quantize_int8(work)
+            work.rename(out)  # whole or absent: a killed run leaves no half-written cache entry
+        return out
+    fp16 = precision == "fp16"
+    if is_seat_file(checkpoint):
         from ..models.seat.deploy import export_seat
 
         log.info("exporting %s to %s", checkpoint, out)
         export_seat(load_seat_checkpoint(checkpoint, variant), out, fp16=fp16)
-    elif not (out / "model.json").is_file():
+    else:
         net = load_checkpoint(checkpoint, variant)
         spec = model_spec(net.variant)
         example = {
@@ -47,6 +101,23 @@ def _exported_dir(checkpoint: Path, variant: str | None, fp16: bool) -> Path:
         log.info("exporting %s to %s", checkpoint, out)
         export_onnx(net, spec, out, example, fp16=fp16)
     return out
+
+
+def graph_precision(path: Path, engine: str, providers: Sequence[str], fp16: bool, precision: str) -> str:
+    """The precision a checkpoint runs in: ``auto`` is fp16 when asked, else int8 on a
+    CPU-only onnxruntime where shipping verified it holds, else fp32. TensorRT and CUDA
+    keep their float graphs.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+    if precision == "int8" and (fp16 or engine == "torch"):
+        raise ValueError("precision int8 is an onnxruntime CPU graph: not with fp16 or engine torch")
+    if fp16:
+        return "fp16"
+    if precision == "auto":
+        cpu_only = engine != "torch" and not accelerated(providers)
+        return "int8" if cpu_only and int8_holds(path) else "fp32"
+    return precision
 
 
 def load_engine(
@@ -59,10 +130,12 @@ def load_engine(
     threads: int = 0,
     trt_cache_dir: str | None = None,
     family: str | None = None,
+    precision: str = "auto",
 ) -> Engine:
     """``model`` is an exported directory (model.json) or a checkpoint file, by default the
     shipped weights (of ``family`` when given, see ``default_model_path``). ``auto`` runs on
-    onnxruntime, exporting a checkpoint to the cache directory on first use.
+    onnxruntime, exporting a checkpoint to the cache directory on first use, in the
+    precision ``graph_precision`` picks.
     """
     if model is None:
         model = default_model_path(family)
@@ -70,18 +143,21 @@ def load_engine(
         raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
     path = Path(model)
     if path.is_dir():
+        if precision != "auto":
+            raise ValueError(f"{path}: an exported model directory has its precision; precision applies to checkpoints")
         if engine == "torch":
             raise ValueError(f"{path}: an exported model directory runs on onnxruntime; give a checkpoint for torch")
         return OnnxEngine(path, providers, threads, trt_cache_dir, fp16)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model directory or checkpoint")
+    chosen = graph_precision(path, engine, providers, fp16, precision)
     if engine == "torch" and is_seat_file(path):
         net = load_seat_checkpoint(path, variant)
         return TorchEngine(net, net.spec(), device, fp16)
     if engine == "torch":
         net = load_checkpoint(path, variant)
         return TorchEngine(net, model_spec(net.variant), device, fp16)
-    return OnnxEngine(_exported_dir(path, variant, fp16), providers, threads, trt_cache_dir, fp16)
+    return OnnxEngine(_exported_dir(path, variant, chosen), providers, threads, trt_cache_dir, fp16)
 
 
 def create_tracker(engine: Engine, params: TrackerParams | None = None) -> Tracker:

@@ -48,6 +48,12 @@ def resolve_providers(
     return chosen
 
 
+def accelerated(wanted: Sequence[str]) -> bool:
+    """Whether any wanted provider other than the CPU is available in this build."""
+    available = set(ort.get_available_providers()) - {"CPUExecutionProvider"}
+    return any(PROVIDER_ALIASES.get(name.lower(), name) in available for name in wanted)
+
+
 class OnnxEngine:
     name = "onnxruntime"
 

@@ -29,12 +29,15 @@ class PackageTracker:
         providers: str = "cpu",
         params: dict | None = None,
         family: str | None = None,
+        precision: str = "auto",
     ) -> None:
         from ..engines.factory import create_tracker, load_engine
 
-        self._engine = load_engine(model, engine, providers=providers.split(","), family=family)
+        self._engine = load_engine(model, engine, providers=providers.split(","), family=family, precision=precision)
         spec = self._engine.spec
         self.name = f"{spec.family}-{spec.variant}" + (f" ({Path(model).stem})" if model else "")
+        if precision != "auto":
+            self.name += f" {precision}"
         self._tracker = create_tracker(self._engine, tracker_params(params))
 
     def init(self, frame: np.ndarray, box: tuple[float, ...]) -> None:
@@ -101,16 +104,18 @@ def tracker_params(overrides: dict | None = None):
 
 
 def make_tracker(spec: str, params: dict | None = None) -> BoxTracker:
-    """``asymtrack[:MODEL[:ENGINE]]``, ``seat[:MODEL[:ENGINE]]`` (no model: the family's
-    shipped weights), ``csrt``, ``kcf``, ``mil``,
+    """``asymtrack[:MODEL[:ENGINE[:PRECISION]]]``, ``seat[:MODEL[:ENGINE]]`` (no model: the
+    family's shipped weights; PRECISION auto, fp32 or int8), ``csrt``, ``kcf``, ``mil``,
     ``nano:BACKBONE,NECKHEAD`` or ``vit:NET.onnx``; ``params`` override this package's
     trackers' parameters. Built inside each worker process (engines do not pickle).
     """
     kind, _, rest = spec.partition(":")
     if kind in ("asymtrack", "seat"):
-        model, _, engine = rest.partition(":")
+        model, _, rest = rest.partition(":")
+        engine, _, precision = rest.partition(":")
         family = "seat" if kind == "seat" and not model else None  # asymtrack: $ASYMTRACK_MODEL first
-        return PackageTracker(model or None, engine or "auto", params=params, family=family)
+        precision = precision or "auto"
+        return PackageTracker(model or None, engine or "auto", params=params, family=family, precision=precision)
     if kind in ("csrt", "kcf", "mil"):
         cls = _require({"csrt": "TrackerCSRT", "kcf": "TrackerKCF", "mil": "TrackerMIL"}[kind])
         return OpenCVTracker(kind.upper(), cls.create)
@@ -119,6 +124,6 @@ def make_tracker(spec: str, params: dict | None = None) -> BoxTracker:
     if kind == "vit":
         return OpenCVTracker("VitTrack", _vit(rest))
     raise ValueError(
-        f"unknown tracker {spec!r}; expected asymtrack[:MODEL[:ENGINE]], seat[:MODEL[:ENGINE]], "
+        f"unknown tracker {spec!r}; expected asymtrack[:MODEL[:ENGINE[:PRECISION]]], seat[:MODEL[:ENGINE]], "
         "csrt, kcf, mil, nano:, vit:"
     )

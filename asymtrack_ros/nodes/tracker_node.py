@@ -95,6 +95,7 @@ class TrackerNode(Node):
             providers=cfg.providers,
             device=cfg.device,
             fp16=cfg.fp16,
+            precision=cfg.precision,
             threads=cfg.threads,
             trt_cache_dir=cfg.trt_cache_dir or str(cache_root() / "tensorrt"),
             family=cfg.model_family or None,  # with no model_path: that family's shipped weights

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 from .tracker import TrackerParams
 
 ENGINES = ("auto", "torch", "onnxruntime")
+PRECISIONS = ("auto", "fp32", "int8")
 PROVIDERS = ("tensorrt", "cuda", "cpu")
 TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("best_effort", "reliable")
@@ -34,6 +35,7 @@ class TrackerNodeConfig:
     providers: tuple[str, ...] = PROVIDERS
     device: str = "cpu"
     fp16: bool = False
+    precision: str = "auto"
     threads: int = 0
     trt_cache_dir: str = ""
     # The tracker's own parameters, under their TrackerParams names and defaults.
@@ -77,6 +79,7 @@ DESCRIPTIONS = {
     "device": "torch device for engine torch (cpu, cuda)",
     "fp16": "half precision (TensorRT / CUDA / torch on CUDA)",
     "threads": "onnxruntime intra-op threads; 0: onnxruntime's default",
+    "precision": "auto (int8 on a CPU where shipping verified it), fp32 or int8; checkpoints only",
     "trt_cache_dir": "TensorRT engine cache directory; empty: <cache>/tensorrt",
     "lost_threshold": "a score below this counts towards LOST",
     "found_threshold": "while LOST, a score at or above this re-acquires the target",
@@ -181,6 +184,7 @@ def from_params(values: Mapping[str, Any], families: Sequence[str] | None = ("as
         providers=_providers(d["providers"]),
         device=_str("device", d["device"]),
         fp16=_bool("fp16", d["fp16"]),
+        precision=_choice("precision", d["precision"], PRECISIONS),
         threads=_int("threads", d["threads"], 0),
         trt_cache_dir=_str("trt_cache_dir", d["trt_cache_dir"]),
         lost_threshold=_float("lost_threshold", d["lost_threshold"], 0.0, 1.0),

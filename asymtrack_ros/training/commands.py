@@ -100,9 +100,21 @@ def cmd_ship(args: argparse.Namespace) -> int:
     from .ship import ship
 
     # values read as YAML: search sizes stay integers, and arch_from_dict checks each type
-    tracker = dict(parse_assignment(item) for item in args.tracker)
-    report = ship(args.checkpoints, args.out, args.variant, allow_fp16=not args.fp32, tracker=tracker)
-    print(json.dumps(report, indent=2))
+    if args.int8_only:
+        if len(args.checkpoints) != 1 or not args.int8_dataset:
+            raise ValueError("--int8-only takes one shipped file and at least one --int8-dataset")
+        shipped = Path(args.checkpoints[0])
+    else:
+        if args.out is None:
+            raise ValueError("--out is required (the shipped file)")
+        tracker = dict(parse_assignment(item) for item in args.tracker)
+        report = ship(args.checkpoints, args.out, args.variant, allow_fp16=not args.fp32, tracker=tracker)
+        print(json.dumps(report, indent=2))
+        shipped = Path(args.out)
+    if args.int8_dataset:
+        from .int8_check import check_int8
+
+        print(json.dumps(check_int8(shipped, args.int8_dataset), indent=2))
     return 0
 
 
@@ -148,7 +160,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("ship", help="training checkpoint -> deploy-form weights file (fp16 when at parity)")
     p.add_argument("checkpoints", nargs="+", help="one, or several of one run to average (training form)")
-    p.add_argument("--out", required=True, help="e.g. asymtrack_ros/data/asymtrack_tiny.pth")
+    p.add_argument("--out", help="e.g. asymtrack_ros/data/asymtrack_tiny.pth")
     p.add_argument("--variant", choices=sorted(VARIANTS))
     p.add_argument("--fp32", action="store_true", help="keep fp32 weights")
     p.add_argument(
@@ -158,4 +170,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="NAME=VALUE",
         help="SEAT: set a tracker hyper-parameter of the file's arch.tracker, e.g. window_influence=0.3 (repeatable)",
     )
+    p.add_argument(
+        "--int8-dataset",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="AsymTrack: track this validation data (eval --dataset spec; repeatable) with the int8 and fp32 "
+        "graphs and record beside the file whether int8 becomes its CPU default",
+    )
+    p.add_argument("--int8-only", action="store_true", help="the one checkpoint is a shipped file: only the int8 check")
     p.set_defaults(func=cmd_ship)
