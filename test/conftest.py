@@ -7,6 +7,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Fuzz tests: the same examples on every run (a failure reproduces), a budget fixed per
+# boundary in each test's @settings (the CI share stays bounded), no time limit per example
+# (a loaded machine must not fail a test) and no example database written into the tree.
+settings.register_profile(
+    "asymtrack",
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("asymtrack")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ASYM_FIXTURES = SHARED / "fixtures" / "asymtrack"
