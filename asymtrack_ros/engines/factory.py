@@ -75,6 +75,7 @@ def _exported_dir(checkpoint: Path, variant: str | None, precision: str) -> Path
         return out
     if precision == "int8":
         from ..deploy.quantize import quantize_int8
+        from ..training.calibration import calibration_feeds
 
         fp32 = _exported_dir(checkpoint, variant, "fp32")
         log.info("quantising %s to %s", fp32, out)
@@ -82,7 +83,7 @@ def _exported_dir(checkpoint: Path, variant: str | None, precision: str) -> Path
         with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
             work = Path(tmp) / "graph"
             shutil.copytree(fp32, work)
-            quantize_int8(work)
+            quantize_int8(work, calibration_feeds)
             work.rename(out)  # whole or absent: a killed run leaves no half-written cache entry
         return out
     fp16 = precision == "fp16"
