@@ -47,7 +47,7 @@ def seat_onnx(variant: str) -> Path:
     previous = os.environ.get("ASYMTRACK_CACHE")
     os.environ["ASYMTRACK_CACHE"] = str(EXPORT_CACHE)
     try:
-        return factory._exported_dir(checkpoint(variant), None, False)
+        return factory._exported_dir(checkpoint(variant), None, "fp32")
     finally:
         if previous is None:
             del os.environ["ASYMTRACK_CACHE"]
