@@ -15,11 +15,11 @@ from conftest import SHARED
 from seat_common import EXPORT_CACHE, checkpoint, one_torch_thread, sample, seat_io, seat_net, seat_onnx
 
 from asymtrack_ros.cli import main
+from asymtrack_ros.deploy.seat import NPU_AVOIDED, export_seat, op_census
 from asymtrack_ros.engines.factory import load_engine
 from asymtrack_ros.engines.onnx_engine import OnnxEngine
 from asymtrack_ros.engines.torch_engine import TorchEngine
 from asymtrack_ros.models.seat.arch import builtin_arch, load_arch
-from asymtrack_ros.models.seat.deploy import NPU_AVOIDED, export_seat, op_census
 from asymtrack_ros.models.seat.net import CACHE_NAMES, SeatNet
 
 

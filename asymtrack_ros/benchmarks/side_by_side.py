@@ -21,11 +21,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..deploy.export import export_onnx
+from ..deploy.seat import example_inputs, export_seat
 from ..engines.onnx_engine import OnnxEngine
 from ..models.asymtrack import AsymTrack, model_spec
 from ..models.seat.arch import SeatArch, builtin_arch
 from ..models.seat.checkpoint import load_seat_checkpoint
-from ..models.seat.deploy import example_inputs, export_seat
 from ..models.seat.net import SeatNet
 
 MODELS = ("seat-lt", "seat-al", "asymtrack-tiny", "asymtrack-small", "asymtrack-base")

@@ -52,7 +52,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..models.seat.checkpoint import is_seat_file
 
     if is_seat_file(args.checkpoint):
-        from ..models.seat.deploy import export_checked
+        from ..deploy.seat import export_checked
 
         if args.int8:
             raise ValueError("--int8 applies to AsymTrack checkpoints")

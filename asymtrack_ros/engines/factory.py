@@ -88,7 +88,7 @@ def _exported_dir(checkpoint: Path, variant: str | None, precision: str) -> Path
         return out
     fp16 = precision == "fp16"
     if is_seat_file(checkpoint):
-        from ..models.seat.deploy import export_seat
+        from ..deploy.seat import export_seat
 
         log.info("exporting %s to %s", checkpoint, out)
         export_seat(load_seat_checkpoint(checkpoint, variant), out, fp16=fp16)

@@ -14,10 +14,10 @@ from pathlib import Path
 import onnx
 import torch
 
-from ...deploy.export import export_onnx
-from ...tracking.seat_tracker import template_box
-from .arch import SeatArch
-from .net import SeatNet
+from ..models.seat.arch import SeatArch
+from ..models.seat.net import SeatNet
+from ..tracking.seat_tracker import template_box
+from .export import export_onnx
 
 # Op types NPU toolchains commonly cannot place on the accelerator (CPU fallback splits
 # the graph). RoiAlign / MatMul / GroupNorm (as InstanceNormalization) / Softmax have an
@@ -77,9 +77,9 @@ def export_checked(
     """Export a checkpoint and compare onnxruntime CPU with torch on example inputs; the
     returned text reports the difference and the NPU op census.
     """
-    from ...deploy.export import max_abs_diff
-    from ...engines.onnx_engine import OnnxEngine
-    from .checkpoint import load_seat_checkpoint
+    from ..engines.onnx_engine import OnnxEngine
+    from ..models.seat.checkpoint import load_seat_checkpoint
+    from .export import max_abs_diff
 
     net = load_seat_checkpoint(checkpoint, arch)
     out = export_seat(net, out_dir, npu_friendly=npu_friendly, fp16=fp16)
