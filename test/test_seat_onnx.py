@@ -145,18 +145,26 @@ def test_bench_table_sets_a_searched_architecture_beside_the_published(tmp_path)
         main(["bench", "--seat-arch", str(tmp_path / "found.json")])
 
 
-def test_bench_table_counts_the_opencv_peers_like_our_models(tmp_path) -> None:
-    """The peers' MACs come from their ONNX graphs; the same count on our exported search
-    graph agrees with torch's count of the network.
+def test_bench_table_counts_the_peers_like_our_models(tmp_path) -> None:
+    """The peers' MACs come from their ONNX graphs, quantised ones (LightFC's QLinearConv)
+    included; the same count on our exported search graph agrees with torch's count of the
+    network, and AsymTrack-T's int8 graph is timed beside its fp32 one.
     """
     from asymtrack_ros.benchmarks.onnx_cost import onnx_cost
     from asymtrack_ros.benchmarks.side_by_side import format_table, run_table
 
-    report = run_table(frames=1, models=["seat-al"], threads=1, peers=SHARED / "peers")
-    nano, vit = report["models"]["nanotrack-v2"], report["models"]["vittrack"]
+    models = ["seat-al", "asymtrack-tiny", "asymtrack-tiny-int8"]
+    report = run_table(frames=1, models=models, threads=1, peers=SHARED / "peers")
+    rows = report["models"]
+    nano, vit, lightfc = rows["nanotrack-v2"], rows["vittrack"], rows["lightfc-w8a8"]
     assert nano["params_m"] == 0.33 and nano["gmacs_search"] == pytest.approx(0.078, abs=1e-3)
     assert vit["params_m"] == 0.17 and vit["gmacs_search"] == pytest.approx(0.085, abs=1e-3)
-    assert nano["median_ms"] > 0 and "| vittrack | 0.17 |" in format_table(report)
+    # LightFC per frame: its tracking graph (search backbone, fusion, head); once: the template backbone.
+    assert lightfc["params_m"] == 3.73 and lightfc["gmacs_search"] == pytest.approx(0.919, abs=1e-3)
+    assert lightfc["gmacs_template"] == pytest.approx(0.069, abs=1e-3)
+    assert rows["asymtrack-tiny-int8"]["gmacs_search"] == rows["asymtrack-tiny"]["gmacs_search"]
+    assert all(rows[m]["median_ms"] > 0 for m in rows)
+    assert "| vittrack | 0.17 |" in format_table(report) and "| lightfc-w8a8 | 3.73 |" in format_table(report)
     export_seat(SeatNet(builtin_arch("al")).eval(), tmp_path / "al")
     arch = builtin_arch("al")
     counted = onnx_cost(tmp_path / "al" / "search.onnx", {"search": (1, 3, arch.search_size, arch.search_size)})

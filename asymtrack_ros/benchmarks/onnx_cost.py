@@ -1,6 +1,6 @@
-"""Parameters and multiply-accumulates of an ONNX graph (Conv, ConvTranspose, MatMul, Gemm),
-for networks we only have as ONNX files (the OpenCV peers), counted the same way as
-``torch.utils.flop_counter`` counts ours.
+"""Parameters and multiply-accumulates of an ONNX graph (Conv, ConvTranspose, MatMul, Gemm
+and their quantised forms), for networks we only have as ONNX files (the peers), counted
+the same way as ``torch.utils.flop_counter`` counts ours.
 """
 
 from __future__ import annotations
@@ -10,6 +10,18 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
+
+# Counted nodes: the operation they compute, and the input indices of its data and weight.
+COUNTED = {
+    "Conv": ("Conv", 0, 1),
+    "ConvInteger": ("Conv", 0, 1),
+    "QLinearConv": ("Conv", 0, 3),
+    "ConvTranspose": ("ConvTranspose", 0, 1),
+    "MatMul": ("MatMul", 0, 1),
+    "MatMulInteger": ("MatMul", 0, 1),
+    "QLinearMatMul": ("MatMul", 0, 3),
+    "Gemm": ("Gemm", 0, 1),
+}
 
 
 def _shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
@@ -37,17 +49,18 @@ def onnx_cost(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None 
     params = sum(int(np.prod(numpy_helper.to_array(t).shape)) for t in model.graph.initializer)
     macs = 0
     for node in model.graph.node:
-        if node.op_type not in ("Conv", "ConvTranspose", "MatMul", "Gemm"):
+        if node.op_type not in COUNTED:
             continue
+        op, data, weight = COUNTED[node.op_type]
         try:
-            a, b, out = shapes[node.input[0]], shapes[node.input[1]], shapes[node.output[0]]
+            a, b, out = shapes[node.input[data]], shapes[node.input[weight]], shapes[node.output[0]]
         except KeyError:
             raise ValueError(f"{path}: shapes of {node.op_type} node {node.name!r} are not known") from None
-        if node.op_type == "Conv":  # weight (C_out, C_in / groups, kh, kw)
+        if op == "Conv":  # weight (C_out, C_in / groups, kh, kw)
             macs += int(np.prod(out)) * int(np.prod(b[1:]))
-        elif node.op_type == "ConvTranspose":  # weight (C_in, C_out / groups, kh, kw)
+        elif op == "ConvTranspose":  # weight (C_in, C_out / groups, kh, kw)
             macs += int(np.prod(a)) * int(np.prod(b[1:]))
-        elif node.op_type == "MatMul":
+        elif op == "MatMul":
             macs += int(np.prod(out)) * a[-1]
         else:
             trans_a = any(at.name == "transA" and at.i for at in node.attribute)

@@ -1,6 +1,7 @@
 """``asymtrack bench --all``: per-frame latency of SEAT-lt / SEAT-al beside AsymTrack-T/S/B
-(and, with ``--peers``, OpenCV's NanoTrack v2 and VitTrack graphs) through onnxruntime CPU
-on this machine, with parameters and MACs.
+(AsymTrack-T also as its int8 search graph, the CPU default) and, with ``--peers``, OpenCV's
+NanoTrack v2 and VitTrack graphs and LightFC's published W8A8 graphs, through onnxruntime
+CPU on this machine, with parameters and MACs.
 
 Models run interleaved (one frame each, in a rotating order) so that all of them see the
 same machine state; on a CPU shared with other jobs the absolute figures move, the
@@ -21,6 +22,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..deploy.export import export_onnx
+from ..deploy.quantize import quantize_int8
 from ..deploy.seat import example_inputs, export_seat
 from ..engines.onnx_engine import OnnxEngine
 from ..models.asymtrack import AsymTrack, model_spec
@@ -28,13 +30,15 @@ from ..models.seat.arch import SeatArch, builtin_arch
 from ..models.seat.checkpoint import load_seat_checkpoint
 from ..models.seat.net import SeatNet
 
-MODELS = ("seat-lt", "seat-al", "asymtrack-tiny", "asymtrack-small", "asymtrack-base")
-# The OpenCV peers' files (as OpenCV's samples name them): per frame NanoTrack runs its
-# backbone on the search crop and its head on both features; VitTrack runs one graph on
-# template and search.
+MODELS = ("seat-lt", "seat-al", "asymtrack-tiny", "asymtrack-tiny-int8", "asymtrack-small", "asymtrack-base")
+# The peers' files, (run every frame, run once per target): per frame NanoTrack runs its
+# backbone on the search crop and its head on both features (OpenCV's samples' names);
+# VitTrack runs one graph on template and search; LightFC runs its tracking graph on the
+# search crop and the template features its backbone computed once.
 PEERS = {
-    "nanotrack-v2": ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx"),
-    "vittrack": ("vit.onnx",),
+    "nanotrack-v2": (("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx"), ()),
+    "vittrack": (("vit.onnx",), ()),
+    "lightfc-w8a8": (("lightfc_w8a8_tracking_opset12.onnx",), ("lightfc_w8a8_backbone_opset12.onnx",)),
 }
 
 
@@ -51,6 +55,7 @@ def _prepare(
     ``arch``: the SEAT architecture of a model that is not a published variant.
     """
     family, _, variant = name.partition("-")
+    variant, int8, _ = variant.partition("-int8")
     if family == "seat":
         arch = arch or builtin_arch(variant)
         net = load_seat_checkpoint(checkpoint, arch) if checkpoint else SeatNet(arch).eval()
@@ -72,6 +77,10 @@ def _prepare(
         export_seat(net, out)
     else:
         export_onnx(net, model_spec(variant), out, {**t_in, **s_in})
+    if int8:
+        from ..training.calibration import calibration_feeds
+
+        quantize_int8(out, calibration_feeds)
     figures = {
         "params_m": round(sum(p.numel() for p in net.parameters()) / 1e6, 2),
         "gmacs_search": round(search, 3),
@@ -84,7 +93,7 @@ def _prepare(
 
 
 def _prepare_peer(name: str, folder: Path, threads: int) -> tuple[dict, Callable[[], object]]:
-    """(figures, one frame's step) of an OpenCV peer from its ONNX files, random inputs."""
+    """(figures, one frame's step) of a peer from its ONNX files, random inputs."""
     import onnxruntime as ort
 
     from .onnx_cost import onnx_cost
@@ -92,12 +101,14 @@ def _prepare_peer(name: str, folder: Path, threads: int) -> tuple[dict, Callable
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    paths = [folder / f for f in PEERS[name]]
-    missing = [str(p) for p in paths if not p.is_file()]
+    frame_files, template_files = PEERS[name]
+    per_frame, once = [folder / f for f in frame_files], [folder / f for f in template_files]
+    missing = [str(p) for p in (*per_frame, *once) if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{name}: missing {', '.join(missing)}")
-    sessions = [ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for p in paths]
-    costs = [onnx_cost(p) for p in paths]
+    sessions = [ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for p in per_frame]
+    costs = [onnx_cost(p) for p in per_frame]
+    template_costs = [onnx_cost(p) for p in once]
     rng = np.random.default_rng(0)
 
     def feeds(session) -> dict[str, np.ndarray]:
@@ -105,9 +116,9 @@ def _prepare_peer(name: str, folder: Path, threads: int) -> tuple[dict, Callable
 
     inputs = [feeds(sess) for sess in sessions]
     figures = {
-        "params_m": round(sum(c["params"] for c in costs) / 1e6, 2),
+        "params_m": round(sum(c["params"] for c in (*costs, *template_costs)) / 1e6, 2),
         "gmacs_search": round(sum(c["gmacs"] for c in costs), 3),
-        "gmacs_template": "-",
+        "gmacs_template": round(sum(c["gmacs"] for c in template_costs), 3) if template_costs else "-",
     }
     return figures, lambda: [sess.run(None, feed) for sess, feed in zip(sessions, inputs)]
 

@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="checkpoint (default: random weights; latency does not depend on them)")
     p.add_argument("--all", action="store_true", help="SEAT-lt/al beside AsymTrack-T/S/B on onnxruntime, interleaved")
     p.add_argument(
-        "--peers", type=Path, help="with --all: also OpenCV's NanoTrack v2 / VitTrack ONNX files in this folder"
+        "--peers", type=Path, help="with --all: also the NanoTrack v2, VitTrack, LightFC W8A8 ONNX files here"
     )
     p.add_argument(
         "--seat-arch",
