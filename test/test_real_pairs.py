@@ -15,9 +15,9 @@ from asymtrack_ros.evaluation.metrics import SIZE_BUCKETS, aggregate_by_size, io
 from asymtrack_ros.evaluation.report import markdown_table, summarize
 from asymtrack_ros.files.sequences import read_name_list
 from asymtrack_ros.models.asymtrack import get_variant
+from asymtrack_ros.sampling.pairs import Augment, make_pair
 from asymtrack_ros.training.config import ConfigError, load_config
 from asymtrack_ros.training.datasets import Otb, build_source
-from asymtrack_ros.training.pairs import Augment, make_pair
 
 REPO = Path(__file__).parents[1]
 TRAIN_SEQUENCES = SEQUENCES.parent / "train_sequences"
@@ -29,7 +29,7 @@ class ArrayFrame:
         self.image = image
 
     def crop(self, cx: float, cy: float, side: int, out_size: int) -> np.ndarray:
-        from asymtrack_ros.training.geometry import crop_patch
+        from asymtrack_ros.sampling.geometry import crop_patch
 
         return crop_patch(self.image, cx, cy, side, out_size)
 

@@ -14,8 +14,9 @@ from asymtrack_ros.models.safe_pickle import CheckpointError
 from asymtrack_ros.models.seat.arch import ArchError, builtin_arch
 from asymtrack_ros.models.seat.checkpoint import load_seat_checkpoint, save_seat_checkpoint
 from asymtrack_ros.models.seat.net import SeatNet
+from asymtrack_ros.sampling.pairs import Augment, PairDataset, collate
+from asymtrack_ros.sampling.synthetic import SyntheticSource
 from asymtrack_ros.training.config import ConfigError, load_config
-from asymtrack_ros.training.pairs import Augment, PairDataset, collate
 from asymtrack_ros.training.seat_objective import (
     SeatObjective,
     SeatTrainingNet,
@@ -25,7 +26,6 @@ from asymtrack_ros.training.seat_objective import (
     template_boxes,
 )
 from asymtrack_ros.training.ship import ship
-from asymtrack_ros.training.synthetic import SyntheticSource
 from asymtrack_ros.training.trainer import Trainer, train
 
 CONFIG = Path(__file__).parents[1] / "config" / "train_seat_lt_cpu.yaml"

@@ -14,13 +14,10 @@ from conftest import SEQUENCES
 
 from asymtrack_ros.cli import main
 from asymtrack_ros.models.asymtrack import get_variant
-from asymtrack_ros.tracking.crop import CropSampler, crop_box_to_image
-from asymtrack_ros.training.assets import index_backgrounds, index_objects
-from asymtrack_ros.training.chase import ChaseSource
-from asymtrack_ros.training.datasets import Coco, Got10k, Lasot, Otb, TrackingNet, build_source, sample_frame_ids
-from asymtrack_ros.training.geometry import box_in_crop, crop_patch
-from asymtrack_ros.training.pairs import Augment, PairDataset, far_crop_centre, make_pair
-from asymtrack_ros.training.synthetic import (
+from asymtrack_ros.sampling.assets import index_backgrounds, index_objects
+from asymtrack_ros.sampling.geometry import box_in_crop, crop_patch
+from asymtrack_ros.sampling.pairs import Augment, PairDataset, far_crop_centre, make_pair
+from asymtrack_ros.sampling.synthetic import (
     HIDDEN_VISIBLE,
     SEARCH_VISIBLE,
     SEQUENCE_FRAMES,
@@ -29,6 +26,9 @@ from asymtrack_ros.training.synthetic import (
     SyntheticScene,
     SyntheticSource,
 )
+from asymtrack_ros.tracking.crop import CropSampler, crop_box_to_image
+from asymtrack_ros.training.chase import ChaseSource
+from asymtrack_ros.training.datasets import Coco, Got10k, Lasot, Otb, TrackingNet, build_source, sample_frame_ids
 
 TINY = get_variant("tiny")
 

@@ -14,10 +14,10 @@ from asymtrack_ros.cli import main
 from asymtrack_ros.models.asymtrack import AsymTrack
 from asymtrack_ros.models.checkpoint import load_checkpoint
 from asymtrack_ros.models.safe_pickle import CheckpointError, read_checkpoint
+from asymtrack_ros.sampling.pairs import Augment, PairDataset, collate, to_input
+from asymtrack_ros.sampling.synthetic import SyntheticSource
 from asymtrack_ros.training.asymtrack_objective import TrainingNet, init_from
 from asymtrack_ros.training.config import ConfigError, load_config
-from asymtrack_ros.training.pairs import Augment, PairDataset, collate, to_input
-from asymtrack_ros.training.synthetic import SyntheticSource
 from asymtrack_ros.training.trainer import Trainer, train
 
 OFFICIAL_KEYS = {"epoch", "actor_type", "net_type", "net", "net_info", "constructor", "optimizer", "stats", "settings"}

@@ -16,8 +16,8 @@ from ..models.asymtrack_blocks import to_nchw
 from ..models.checkpoint import is_deploy_form, network_from_state, recorded_variant, state_dict_of
 from ..models.safe_pickle import CheckpointError, read_checkpoint
 from ..models.unfold import match_batchnorms, unfold
+from ..sampling.pairs import to_input
 from .losses import box_loss, score_loss, validation_summary
-from .pairs import to_input
 from .teacher import FeatureDistillation
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ import torch
 
 from ..contracts.spec import ModelSpec
 from ..models.asymtrack import get_variant
-from .pairs import Augment, PairDataset, to_input
-from .synthetic import SyntheticSource
+from ..sampling.pairs import Augment, PairDataset, to_input
+from ..sampling.synthetic import SyntheticSource
 
 
 def calibration_feeds(model_dir: Path, spec: ModelSpec, pairs: int = 16, seed: int = 0) -> list[dict[str, np.ndarray]]:

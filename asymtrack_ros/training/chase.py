@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..sampling.geometry import crop_patch
+from ..sampling.synthetic import SEARCH_VISIBLE, TEMPLATE_VISIBLE
 from ..sim.dynamics import VehicleState
 from ..sim.render import CameraSpec, Renderer
 from ..sim.scenario import Actor, Path, Scenario, chaikin, lane_offset
-from .geometry import crop_patch
-from .synthetic import SEARCH_VISIBLE, TEMPLATE_VISIBLE
 
 FRAME_RATE = 10.0  # sequence frames per second: max_gap 200 spans 20 s of driving
 DURATION = 90.0  # seconds of driving per scene

@@ -43,7 +43,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_synth_fetch(args: argparse.Namespace) -> int:
-    from .assets import fetch
+    from ..sampling.assets import fetch
 
     out = fetch(args.cache, keep_packages=args.keep_packages)
     index = json.loads((out / "index.json").read_text())
@@ -59,9 +59,9 @@ def cmd_synth_preview(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..models.asymtrack import get_variant
+    from ..sampling.pairs import Augment, PairDataset
+    from ..sampling.synthetic import SyntheticSource
     from .chase import ChaseSource
-    from .pairs import Augment, PairDataset
-    from .synthetic import SyntheticSource
 
     if args.chase:
         source, origin = ChaseSource(seed=args.seed), "chase scenes"

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from ..files.sequences import IMAGE_SUFFIXES, read_boxes, read_name_list
-from .geometry import crop_patch
+from ..sampling.geometry import crop_patch
 
 log = logging.getLogger(__name__)
 
@@ -378,7 +378,7 @@ def build_source(spec: dict) -> Source:
     kind = spec.get("type")
     options = {k: v for k, v in spec.items() if k not in ("type", "weight")}
     if kind == "synthetic":
-        from .synthetic import SyntheticSource
+        from ..sampling.synthetic import SyntheticSource
 
         reader = SyntheticSource
     elif kind == "chase":

@@ -24,8 +24,8 @@ from ..models.seat.arch import resolve_arch
 from ..models.seat.checkpoint import copy_fixed_parts, load_seat_checkpoint
 from ..models.seat.net import SeatNet
 from ..models.strict import load_strict, normalized_state
+from ..sampling.pairs import to_input
 from .losses import validation_summary
-from .pairs import to_input
 from .teacher import FeatureDistillation
 
 log = logging.getLogger(__name__)

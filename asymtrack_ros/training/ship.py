@@ -15,8 +15,8 @@ from ..models.asymtrack import AsymTrack
 from ..models.checkpoint import is_deploy_form, load_checkpoint, network_from_state, recorded_variant, state_dict_of
 from ..models.safe_pickle import CheckpointError, read_checkpoint
 from ..models.seat.arch import SeatArch, arch_from_dict
-from .pairs import Augment, CropSizes, PairDataset, collate, to_input
-from .synthetic import SyntheticSource
+from ..sampling.pairs import Augment, CropSizes, PairDataset, collate, to_input
+from ..sampling.synthetic import SyntheticSource
 
 # fp16 storage is accepted when boxes move by at most this (normalised to the search crop:
 # 1e-3 is a quarter pixel on a 256 px crop) and the score by at most SCORE_TOLERANCE.

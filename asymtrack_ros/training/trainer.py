@@ -29,9 +29,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..models.safe_pickle import CheckpointError, read_checkpoint
+from ..sampling.pairs import Augment, PairDataset, PairSampler, collate
 from .asymtrack_objective import AsymTrackObjective
 from .datasets import build_source
-from .pairs import Augment, PairDataset, PairSampler, collate
 from .seat_objective import SeatObjective
 from .teacher import FeatureDistillation, load_teacher
 

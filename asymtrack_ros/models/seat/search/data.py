@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ....sampling.geometry import crop_matrix, crop_origin
 from ....tracking.seat_tracker import context_side
-from ....training.geometry import crop_matrix, crop_origin
 from ..arch import SeatArch
 
 TEMPLATE_SHIFT, TEMPLATE_SCALE = 4.0 / 127, 0.05  # of the crop side / log-normal sigma
