@@ -12,6 +12,7 @@ import pytest
 from conftest import ASYM_FIXTURES, asym_io
 
 from asymtrack_ros.cli import main
+from asymtrack_ros.deploy.calibration import calibration_feeds
 from asymtrack_ros.deploy.quantize import quantize_int8
 from asymtrack_ros.engines.factory import load_engine
 from asymtrack_ros.engines.onnx_engine import OnnxEngine, resolve_providers
@@ -19,7 +20,6 @@ from asymtrack_ros.engines.torch_engine import TorchEngine
 from asymtrack_ros.files.resources import default_model_path
 from asymtrack_ros.models.asymtrack import CACHE_NAMES, model_spec
 from asymtrack_ros.models.checkpoint import load_checkpoint
-from asymtrack_ros.training.calibration import calibration_feeds
 
 
 def test_graph_names_and_model_json(tiny_onnx: Path) -> None:

@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..deploy.calibration import calibration_feeds
 from ..deploy.export import export_onnx
 from ..deploy.quantize import quantize_int8
 from ..engines.onnx_engine import OnnxEngine
 from ..engines.torch_engine import TorchEngine
 from ..models.asymtrack import AsymTrack, model_spec
 from ..models.checkpoint import load_checkpoint
-from ..training.calibration import calibration_feeds
 
 
 def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:

@@ -78,7 +78,7 @@ def _prepare(
     else:
         export_onnx(net, model_spec(variant), out, {**t_in, **s_in})
     if int8:
-        from ..training.calibration import calibration_feeds
+        from ..deploy.calibration import calibration_feeds
 
         quantize_int8(out, calibration_feeds)
     figures = {

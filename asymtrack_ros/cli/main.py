@@ -71,8 +71,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     }
     out = export_onnx(net, spec, args.out, example, fp16=args.fp16)
     if args.int8:
+        from ..deploy.calibration import calibration_feeds
         from ..deploy.quantize import quantize_int8
-        from ..training.calibration import calibration_feeds
 
         quantize_int8(out, calibration_feeds)
     from ..engines.onnx_engine import OnnxEngine

@@ -6,7 +6,7 @@ Two kinds of int8, each where it pays on a CPU with VNNI / AMX:
   ETM's token sums) stay fp32;
 - the corner head's convolutions, the largest share of the frame's multiply-adds, get
   int8 weights per channel and int8 activations with ranges calibrated on realistic
-  crops, which the caller supplies (``training.calibration.calibration_feeds``: procedural
+  crops, which the caller supplies (``calibration.calibration_feeds``: procedural
   synthetic pairs through the tracker's crop geometry).
 The backbone's convolutions stay fp32: quantising them measured no faster.
 The template graph runs once per target and stays fp32.

@@ -74,8 +74,8 @@ def _exported_dir(checkpoint: Path, variant: str | None, precision: str) -> Path
     if (out / "model.json").is_file():
         return out
     if precision == "int8":
+        from ..deploy.calibration import calibration_feeds
         from ..deploy.quantize import quantize_int8
-        from ..training.calibration import calibration_feeds
 
         fp32 = _exported_dir(checkpoint, variant, "fp32")
         log.info("quantising %s to %s", fp32, out)

@@ -1,4 +1,4 @@
-"""Calibration inputs for the int8 search graph (``deploy.quantize.quantize_int8``):
+"""Calibration inputs for the int8 search graph (``quantize.quantize_int8``):
 realistic crops rather than noise, which exercises ranges the tracker never feeds.
 """
 
