@@ -15,14 +15,14 @@ from seat_common import one_torch_thread
 from asymtrack_ros.cli import main
 from asymtrack_ros.models.seat.arch import SKIP, ArchError, arch_from_dict, builtin_arch, load_arch
 from asymtrack_ros.models.seat.net import SeatNet
-from asymtrack_ros.models.seat.search import latency
-from asymtrack_ros.models.seat.search.cli import _source
-from asymtrack_ros.models.seat.search.data import ProceduralPairs, SeatPairs, targets
-from asymtrack_ros.models.seat.search.derive import derive_arch, viterbi_path
-from asymtrack_ros.models.seat.search.loss import task_loss
-from asymtrack_ros.models.seat.search.run import build_sources
-from asymtrack_ros.models.seat.search.space import SearchSpace, build_graph
-from asymtrack_ros.models.seat.search.supernet import Supernet
+from asymtrack_ros.search import latency
+from asymtrack_ros.search.cli import _source
+from asymtrack_ros.search.data import ProceduralPairs, SeatPairs, targets
+from asymtrack_ros.search.derive import derive_arch, viterbi_path
+from asymtrack_ros.search.loss import task_loss
+from asymtrack_ros.search.run import build_sources
+from asymtrack_ros.search.space import SearchSpace, build_graph
+from asymtrack_ros.search.supernet import Supernet
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..models.asymtrack import VARIANTS
-from ..models.seat.search.cli import add_search_command
+from ..search.cli import add_search_command
 from ..training.commands import add_commands
 
 SEAT_VARIANTS = ("al", "lt")

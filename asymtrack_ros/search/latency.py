@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..arch import SeatArch
-from ..backbones import build_backbone
-from ..net import CFM, Collector, Head, Neck
-from ..ops import build_op
+from ..models.seat.arch import SeatArch
+from ..models.seat.backbones import build_backbone
+from ..models.seat.net import CFM, Collector, Head, Neck
+from ..models.seat.ops import build_op
 from .space import SearchSpace, build_graph
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from ....files.resources import parse_assignment
+from ..files.resources import parse_assignment
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -34,7 +34,7 @@ def _source(text: str) -> dict:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from ..arch import CANDIDATE_OPS, SKIP
+    from ..models.seat.arch import CANDIDATE_OPS, SKIP
     from .run import SearchConfig, run_search, setup_distributed
     from .space import SearchSpace
 
@@ -111,4 +111,4 @@ def add_search_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_search)
-    logging.getLogger("asymtrack_ros.models.seat.search").setLevel(logging.INFO)
+    logging.getLogger("asymtrack_ros.search").setLevel(logging.INFO)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from ..arch import SKIP, SeatArch, arch_from_dict
+from ..models.seat.arch import SKIP, SeatArch, arch_from_dict
 from .supernet import Supernet
 
 

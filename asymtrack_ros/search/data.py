@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ....sampling.geometry import crop_matrix, crop_origin
-from ....tracking.seat_tracker import context_side
-from ..arch import SeatArch
+from ..models.seat.arch import SeatArch
+from ..sampling.geometry import crop_matrix, crop_origin
+from ..tracking.seat_tracker import context_side
 
 TEMPLATE_SHIFT, TEMPLATE_SCALE = 4.0 / 127, 0.05  # of the crop side / log-normal sigma
 SEARCH_SHIFT, SEARCH_SCALE = 64.0 / 255, 0.18

@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..arch import SeatArch
-from ..backbones import build_backbone
-from ..net import CFM, Collector, Head, Neck
-from ..ops import build_op
+from ..models.seat.arch import SeatArch
+from ..models.seat.backbones import build_backbone
+from ..models.seat.net import CFM, Collector, Head, Neck
+from ..models.seat.ops import build_op
 from .space import Graph, SearchSpace, build_graph
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..arch import CANDIDATE_OPS, SKIP, ArchError, parse_op
+from ..models.seat.arch import CANDIDATE_OPS, SKIP, ArchError, parse_op
 
 
 @dataclass(frozen=True)

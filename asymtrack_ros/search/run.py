@@ -22,8 +22,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Subset
 
-from ..arch import SeatArch, resolve_arch
-from ..checkpoint import copy_fixed_parts, load_seat_checkpoint
+from ..models.seat.arch import SeatArch, resolve_arch
+from ..models.seat.checkpoint import copy_fixed_parts, load_seat_checkpoint
 from .data import ProceduralPairs, SeatPairs
 from .derive import derive_arch
 from .latency import arch_latency, device_signature, measure_lut
@@ -78,7 +78,7 @@ def build_sources(specs: list[dict]) -> list:
         if spec.get("type") == "procedural":
             sources.append(ProceduralPairs())
         else:
-            from ....training.datasets import build_source
+            from ..training.datasets import build_source
 
             sources.append(build_source(spec))
     if not sources:
