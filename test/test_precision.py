@@ -94,7 +94,7 @@ def test_verified_weights_run_the_cached_int8_graph_by_default(tmp_path: Path, m
     engine = load_engine(ckpt, providers=CPU)
     assert engine.spec.precision == "int8"
     entries = sorted(p.name for p in (tmp_path / "cache" / "onnx").iterdir())
-    assert [e.split("-")[2] for e in entries] == ["fp32", "int8"]  # quantised from the cached fp32 export
+    assert [e.split("-")[2][:4] for e in entries] == ["fp32", "int8"]  # quantised from the cached fp32 export
     stamp = (tmp_path / "cache" / "onnx" / entries[1] / "search.onnx").stat().st_mtime_ns
     assert load_engine(ckpt, providers=CPU).spec.precision == "int8"
     assert (tmp_path / "cache" / "onnx" / entries[1] / "search.onnx").stat().st_mtime_ns == stamp  # reused

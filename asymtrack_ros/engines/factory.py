@@ -68,14 +68,15 @@ def _exported_dir(checkpoint: Path, variant: str | None, precision: str) -> Path
     directory keyed by file content. The int8 graph is quantised from the fp32 export.
     """
     from ..deploy.export import GRAPHS_REVISION, export_onnx
+    from ..deploy.quantize import INT8_REVISION, quantize_int8
 
-    name = f"{file_digest(checkpoint)[:16]}-{variant or 'auto'}-{precision}-r{GRAPHS_REVISION}"
+    tag = f"int8q{INT8_REVISION}" if precision == "int8" else precision
+    name = f"{file_digest(checkpoint)[:16]}-{variant or 'auto'}-{tag}-r{GRAPHS_REVISION}"
     out = cache_root() / "onnx" / name
     if (out / "model.json").is_file():
         return out
     if precision == "int8":
         from ..deploy.calibration import calibration_feeds
-        from ..deploy.quantize import quantize_int8
 
         fp32 = _exported_dir(checkpoint, variant, "fp32")
         log.info("quantising %s to %s", fp32, out)
