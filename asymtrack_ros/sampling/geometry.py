@@ -22,9 +22,9 @@ def crop_origin(cx: float, cy: float, side: int) -> tuple[float, float]:
     return float(round(cx - side * 0.5)), float(round(cy - side * 0.5))
 
 
-def crop_matrix(cx: float, cy: float, side: int, out_size: int, reduction: int = 1) -> np.ndarray:
+def crop_matrix(cx: float, cy: float, side: int, out_size: int, reduction: float = 1) -> np.ndarray:
     """2x3 map from source pixels to crop pixels. ``reduction`` r: the source is the image
-    decoded at 1/r size (pixel u of it covers full-size pixels r*u .. r*u + r).
+    decoded (or stored) at 1/r size (pixel u of it covers full-size pixels r*u .. r*u + r).
     """
     x0, y0 = crop_origin(cx, cy, side)
     s = out_size / side
@@ -33,7 +33,7 @@ def crop_matrix(cx: float, cy: float, side: int, out_size: int, reduction: int =
     )
 
 
-def crop_patch(image: np.ndarray, cx: float, cy: float, side: int, out_size: int, reduction: int = 1) -> np.ndarray:
+def crop_patch(image: np.ndarray, cx: float, cy: float, side: int, out_size: int, reduction: float = 1) -> np.ndarray:
     """The crop as uint8 ``out_size`` x ``out_size`` in the image's channel order."""
     return cv2.warpAffine(
         image,

@@ -176,7 +176,8 @@ class PairDataset(Dataset):
         return item
 
     def _negative(self, rng: np.random.Generator, frame, box: np.ndarray) -> np.ndarray | None:
-        if rng.random() < 0.5:
+        # a cached crop (``full_frame`` False) holds nothing far from the target
+        if rng.random() < 0.5 or not getattr(frame, "full_frame", True):
             other = self._source(rng).sample_frame(rng)
             return None if other is None else self._crop_around(rng, *other)
         sb = jitter_box(rng, box, 0.0, self.augment.search_scale_jitter)

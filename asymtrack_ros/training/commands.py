@@ -1,4 +1,6 @@
-"""``asymtrack train``, ``asymtrack synth fetch|preview`` and ``asymtrack ship``."""
+"""``asymtrack train``, ``asymtrack synth fetch|preview``, ``asymtrack cache build|bench`` and
+``asymtrack ship``.
+"""
 
 from __future__ import annotations
 
@@ -95,6 +97,21 @@ def cmd_synth_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache_build(args: argparse.Namespace) -> int:
+    from .pair_cache import build_cache
+
+    for line in build_cache(args.root, args.out, args.factor, args.max_side, args.quality, args.workers):
+        print(line, flush=True)
+    return 0
+
+
+def cmd_cache_bench(args: argparse.Namespace) -> int:
+    from .pair_cache import bench
+
+    print(json.dumps(bench(args.root, args.cache, args.exclude or (), args.pairs, args.rounds), indent=2))
+    return 0
+
+
 def cmd_ship(args: argparse.Namespace) -> int:
     from ..files.resources import parse_assignment
     from .ship import ship
@@ -157,6 +174,26 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--photo-fraction", type=float, default=0.5, help="share of targets drawn from those")
     q.add_argument("--out", type=Path, help="contact sheet PNG")
     q.set_defaults(func=cmd_synth_preview)
+
+    from .pair_cache import CONTEXT_FACTOR, MAX_SIDE
+
+    p = sub.add_parser("cache", help="pair cache: crops cut once around the targets of OTB-style sequences")
+    cache = p.add_subparsers(dest="cache_command", required=True)
+    q = cache.add_parser("build", help="cut the crops (re-runnable: complete sequences are skipped)")
+    q.add_argument("root", help="OTB-style sequences (<seq>/img, groundtruth_rect.txt)")
+    q.add_argument("--out", required=True, help="cache folder (outside the repository)")
+    q.add_argument("--factor", type=float, default=CONTEXT_FACTOR, help="crop side / sqrt(w*h)")
+    q.add_argument("--max-side", type=int, default=MAX_SIDE, help="larger crops are stored at this size")
+    q.add_argument("--quality", type=int, default=95, help="JPEG quality")
+    q.add_argument("--workers", type=int, default=1, help="processes")
+    q.set_defaults(func=cmd_cache_build)
+    q = cache.add_parser("bench", help="training pairs/s from the frames and from the cache, in one run")
+    q.add_argument("root", help="the OTB-style sequences the cache was cut from")
+    q.add_argument("cache", help="the cache folder")
+    q.add_argument("--exclude", help="file of sequence names held out (a validation split)")
+    q.add_argument("--pairs", type=int, default=100, help="pairs per round and source")
+    q.add_argument("--rounds", type=int, default=3)
+    q.set_defaults(func=cmd_cache_bench)
 
     p = sub.add_parser("ship", help="training checkpoint -> deploy-form weights file (fp16 when at parity)")
     p.add_argument("checkpoints", nargs="+", help="one, or several of one run to average (training form)")

@@ -290,23 +290,34 @@ class Otb(_SequenceFolders):
 
     def __init__(self, root: str | Path, exclude: str | Path | list[str] = ()) -> None:
         root = _require_dir(Path(root), "OTB-style sequences")
-        folders = sorted(p for p in root.iterdir() if (p / "groundtruth_rect.txt").is_file())
-        held_out = set(read_name_list(list(exclude) if isinstance(exclude, tuple) else exclude))
-        unknown = held_out - {p.name for p in folders}
-        if unknown:
-            raise ValueError(f"{root}: excluded sequences not found: {sorted(unknown)}")
-        folders = [p for p in folders if p.name not in held_out]
-        if not folders:
-            raise FileNotFoundError(f"{root}: no sequence folders with groundtruth_rect.txt inside")
-        super().__init__(folders)
+        super().__init__(split_folders(root, "groundtruth_rect.txt", exclude))
 
     def _load(self, folder: Path) -> Sequence:
-        boxes = read_boxes(folder / "groundtruth_rect.txt")
-        images_dir = folder / "img" if (folder / "img").is_dir() else folder
-        images = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if len(images) < len(boxes):
-            raise ValueError(f"{images_dir}: {len(images)} images for {len(boxes)} boxes in groundtruth_rect.txt")
-        return Sequence(folder.name, boxes, valid_boxes(boxes), images.__getitem__)
+        return read_otb_sequence(folder)
+
+
+def split_folders(root: Path, marker: str, exclude: str | Path | list[str] = ()) -> list[Path]:
+    """The sequence folders of ``root`` (those holding ``marker``) less the ``exclude``
+    names (a list or a file of them), each of which must exist.
+    """
+    folders = sorted(p for p in root.iterdir() if (p / marker).is_file())
+    held_out = set(read_name_list(list(exclude) if isinstance(exclude, tuple) else exclude))
+    unknown = held_out - {p.name for p in folders}
+    if unknown:
+        raise ValueError(f"{root}: excluded sequences not found: {sorted(unknown)}")
+    folders = [p for p in folders if p.name not in held_out]
+    if not folders:
+        raise FileNotFoundError(f"{root}: no sequence folders with {marker} inside")
+    return folders
+
+
+def read_otb_sequence(folder: Path) -> Sequence:
+    boxes = read_boxes(folder / "groundtruth_rect.txt")
+    images_dir = folder / "img" if (folder / "img").is_dir() else folder
+    images = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if len(images) < len(boxes):
+        raise ValueError(f"{images_dir}: {len(images)} images for {len(boxes)} boxes in groundtruth_rect.txt")
+    return Sequence(folder.name, boxes, valid_boxes(boxes), images.__getitem__)
 
 
 class Coco(Source):
@@ -374,10 +385,19 @@ READERS: dict[str, Callable[..., Source]] = {
 
 
 def build_source(spec: dict) -> Source:
-    """``{type: got10k|lasot|trackingnet|coco|otb|synthetic|chase, root: ..., weight: ..., <options>}``."""
+    """``{type: got10k|lasot|trackingnet|coco|otb|crops|synthetic|chase, root: ..., weight: ..., <options>}``
+    (``crops``: a pair cache, ``training/pair_cache.py``).
+    """
     kind = spec.get("type")
     options = {k: v for k, v in spec.items() if k not in ("type", "weight")}
-    if kind == "synthetic":
+    if kind in READERS or kind == "crops":
+        if "root" not in options:
+            raise ValueError(f"data source {kind!r} needs a root folder")
+    if kind == "crops":
+        from .pair_cache import PairCache
+
+        reader = PairCache
+    elif kind == "synthetic":
         from ..sampling.synthetic import SyntheticSource
 
         reader = SyntheticSource
@@ -386,11 +406,9 @@ def build_source(spec: dict) -> Source:
 
         reader = ChaseSource
     elif kind in READERS:
-        if "root" not in options:
-            raise ValueError(f"data source {kind!r} needs a root folder")
         reader = READERS[kind]
     else:
-        known = sorted(READERS) + ["synthetic", "chase"]
+        known = sorted(READERS) + ["crops", "synthetic", "chase"]
         raise ValueError(f"unknown data source type {kind!r}; expected one of {known}")
     try:
         return reader(**options)
