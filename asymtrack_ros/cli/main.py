@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         required=True,
         help="asymtrack[:MODEL[:ENGINE[:PRECISION]]], seat[:MODEL[:ENGINE]], csrt, kcf, mil, "
-        "nano:BACKBONE,NECKHEAD, vit:NET (repeatable)",
+        "nano:BACKBONE,NECKHEAD, vit:NET, lightfc:FOLDER (repeatable)",
     )
     p.add_argument("--out", required=True, help="report folder; results/<tracker>/<seq>.txt inside")
     p.add_argument("--workers", type=int, default=1, help="parallel runs (per-frame times then share cores)")

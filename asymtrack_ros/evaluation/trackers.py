@@ -106,7 +106,8 @@ def tracker_params(overrides: dict | None = None):
 def make_tracker(spec: str, params: dict | None = None) -> BoxTracker:
     """``asymtrack[:MODEL[:ENGINE[:PRECISION]]]``, ``seat[:MODEL[:ENGINE]]`` (no model: the
     family's shipped weights; PRECISION auto, fp32 or int8), ``csrt``, ``kcf``, ``mil``,
-    ``nano:BACKBONE,NECKHEAD`` or ``vit:NET.onnx``; ``params`` override this package's
+    ``nano:BACKBONE,NECKHEAD``, ``vit:NET.onnx`` or ``lightfc:FOLDER`` (or
+    ``lightfc:BACKBONE.onnx,TRACKING.onnx``); ``params`` override this package's
     trackers' parameters. Built inside each worker process (engines do not pickle).
     """
     kind, _, rest = spec.partition(":")
@@ -123,7 +124,11 @@ def make_tracker(spec: str, params: dict | None = None) -> BoxTracker:
         return OpenCVTracker("NanoTrack", _nano(rest))
     if kind == "vit":
         return OpenCVTracker("VitTrack", _vit(rest))
+    if kind == "lightfc":
+        from ..tracking.lightfc import LightFCTracker
+
+        return LightFCTracker(rest)
     raise ValueError(
         f"unknown tracker {spec!r}; expected asymtrack[:MODEL[:ENGINE[:PRECISION]]], seat[:MODEL[:ENGINE]], "
-        "csrt, kcf, mil, nano:, vit:"
+        "csrt, kcf, mil, nano:, vit:, lightfc:"
     )
