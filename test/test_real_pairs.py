@@ -150,3 +150,20 @@ def test_a_car_six_pixels_high_keeps_its_size_under_the_defaults() -> None:
     tracker.init(cv2.imread(str(frames[0])), box)
     result = tracker.update(cv2.imread(str(frames[1])))
     assert result.box[3] < 10 and result.box[2] < 13
+
+
+def test_manifest_validation_split_is_held_out_of_every_manifest_config() -> None:
+    """At least 12 manifest sequences, the reduced copy's split among them (so its arm holds
+    them out too), and every config that trains on the manifest's cache excludes them.
+    """
+    manifest = (SEQUENCES.parent / "data" / "sot_manifest.tsv").read_text().splitlines()
+    names = {line.split("\t")[0] for line in manifest[1:] if line.strip()}
+    split = read_name_list(REPO / "config" / "manifest_val_sequences.txt")
+    assert len(split) >= 12 and len(set(split)) == len(split) and set(split) <= names
+    assert set(read_name_list(SPLIT)) <= set(split)
+    for path in sorted((REPO / "config").glob("train_*.yaml")):
+        for source in load_config(path)["data"]["sources"]:
+            if source["type"] == "crops":
+                assert source["exclude"] == "config/manifest_val_sequences.txt", path.name
+            if source["type"] == "otb" and "train_sequences" in source["root"]:
+                assert source["exclude"] == "config/real_val_sequences.txt", path.name
