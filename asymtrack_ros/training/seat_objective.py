@@ -141,6 +141,9 @@ class SeatObjective:
         self.distill = distill is not None
         self.module = SeatTrainingNet(self.net, distill)
 
+    def extra_parameters(self) -> list[nn.Parameter]:
+        return []  # no head beside the network (the tracking teacher is AsymTrack's)
+
     def inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         dev = self.device
         return (

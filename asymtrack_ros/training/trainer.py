@@ -113,7 +113,7 @@ def plot_log(log_path: Path, out_png: Path) -> None:
         return
     fig, ax = plt.subplots(figsize=(9, 5))
     steps = [r["step"] for r in train]
-    for key in ("loss", "giou", "l1", "score_bce", "cls", "reg", "distill"):
+    for key in ("loss", "giou", "l1", "score_bce", "cls", "reg", "distill", "teacher_kl"):
         if key in train[0]:
             ax.plot(steps, [r.get(key, np.nan) for r in train], label=key, linewidth=1)
     ax.set_xlabel("iteration")
@@ -176,6 +176,7 @@ class Trainer:
         if self.iters_per_epoch < 1:
             raise ValueError("data.samples_per_epoch is smaller than one batch on every process")
         extra = list(self.distill.project.parameters()) if self.distill else []
+        extra += self.objective.extra_parameters()
         self.optimizer = build_optimizer(self.net, o, extra)
         total = o["epochs"] * self.iters_per_epoch
         drop = math.ceil(o["lr_drop_at"] * o["epochs"]) * self.iters_per_epoch
