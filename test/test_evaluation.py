@@ -150,6 +150,7 @@ def test_eval_cli_runs_baselines_and_rescore(tmp_path: Path, tiny_onnx: Path) ->
     assert 0 <= report["KCF"]["overall"]["auc"] <= 1 and report["KCF"]["overall"]["median_ms"] > 0
     assert len(read_boxes(out / "results" / "KCF" / "Crossing.txt")) == len(gt)
     assert (out / "success.png").stat().st_size > 1000 and (out / "precision.png").stat().st_size > 1000
+    assert f"opencv {cv2.__version__}" in (out / "report.md").read_text()  # what OpenCV's trackers ran on
     before = (out / "report.json").read_text()
     assert main([*args, "--rescore"]) == 0
     assert (out / "report.json").read_text() == before

@@ -177,9 +177,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
     from ..evaluation.datasets import load_dataset
     from ..evaluation.report import summarize, write_report
-    from ..evaluation.runner import run_all, score_results
+    from ..evaluation.runner import VERSIONS_FILE, run_all, score_results
     from ..evaluation.trackers import tracker_params
     from ..files.resources import parse_assignment
 
@@ -190,7 +192,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     results = out / "results"
     if not args.rescore:
         run_all(args.tracker, sequences, results, args.workers, params)
-    print(write_report(summarize(score_results(results, sequences)), out))
+    recorded = results / VERSIONS_FILE
+    versions = json.loads(recorded.read_text()) if recorded.is_file() else None
+    print(write_report(summarize(score_results(results, sequences)), out, versions))
     print(f"report: {out / 'report.md'}, {out / 'report.json'}, {out / 'success.png'}, {out / 'precision.png'}")
     return 0
 

@@ -84,9 +84,12 @@ def plot_curves(summary: dict[str, dict], out_dir: Path) -> list[Path]:
     return paths
 
 
-def write_report(summary: dict[str, dict], out_dir: Path) -> str:
+def write_report(summary: dict[str, dict], out_dir: Path, versions: dict[str, str] | None = None) -> str:
+    """``versions``: what the trackers ran on (``runner.versions``), named under the table."""
     out_dir.mkdir(parents=True, exist_ok=True)
     table = markdown_table(summary)
+    if versions:
+        table += "\nRun with " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".\n"
     (out_dir / "report.md").write_text(table)
     (out_dir / "report.json").write_text(json.dumps(summary, indent=2) + "\n")
     plot_curves(summary, out_dir)

@@ -54,6 +54,26 @@ def run_one(tracker_spec: str, seq: Sequence, out_dir: str, params: dict | None 
     return record
 
 
+VERSIONS_FILE = "versions.json"
+
+
+def versions() -> dict[str, str]:
+    """What the figures depend on beside the trackers: OpenCV's trackers change with its
+    version (5.0 and 5.1 give NanoTrack and VitTrack markedly different AUC).
+    """
+    import cv2
+    import onnxruntime
+    import torch
+
+    return {"opencv": cv2.__version__, "onnxruntime": onnxruntime.__version__, "torch": torch.__version__}
+
+
+def record_versions(out_dir: str | Path) -> None:
+    path = Path(out_dir) / VERSIONS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(versions()) + "\n")
+
+
 def run_all(
     tracker_specs: list[str],
     sequences: list[Sequence],
@@ -65,6 +85,7 @@ def run_all(
     (faster, but then the per-frame times share the cores). ``params`` override the
     package trackers' parameters.
     """
+    record_versions(out_dir)
     jobs = [(t, seq, str(out_dir), params) for seq in sequences for t in tracker_specs]
     if workers <= 1:
         return [run_one(*job) for job in tqdm(jobs, unit="run")]
