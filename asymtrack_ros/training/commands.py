@@ -1,5 +1,5 @@
-"""``asymtrack train``, ``asymtrack synth fetch|preview``, ``asymtrack cache build|bench`` and
-``asymtrack ship``.
+"""``asymtrack train``, ``asymtrack synth fetch|preview``, ``asymtrack cache build|bench``,
+``asymtrack curve`` and ``asymtrack ship``.
 """
 
 from __future__ import annotations
@@ -112,6 +112,26 @@ def cmd_cache_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_curve(args: argparse.Namespace) -> int:
+    from ..evaluation.curve import learning_curves, plot_curves
+    from ..evaluation.datasets import load_dataset
+
+    runs = {}
+    for item in args.run:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not Path(folder).is_dir():
+            raise ValueError(f"--run needs NAME=RUN_FOLDER with an existing folder, got {item!r}")
+        runs[name] = Path(folder)
+    sequences = [s for spec in args.dataset for s in load_dataset(spec)]
+    curves = learning_curves(runs, sequences, Path(args.out), args.start, args.engine, args.workers)
+    for name, points in curves.items():
+        print(f"{name}: " + ", ".join(f"{pairs} pairs {auc:.3f}" for pairs, auc in points))
+    if args.plot:
+        plot_curves(curves, args.plot, f"success AUC over {len(sequences)} validation sequences")
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def cmd_ship(args: argparse.Namespace) -> int:
     from ..files.resources import parse_assignment
     from .ship import ship
@@ -194,6 +214,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--pairs", type=int, default=100, help="pairs per round and source")
     q.add_argument("--rounds", type=int, default=3)
     q.set_defaults(func=cmd_cache_bench)
+
+    p = sub.add_parser(
+        "curve", help="learning curves: validation AUC of each run's epoch checkpoints against pairs seen"
+    )
+    p.add_argument(
+        "--run", action="append", required=True, metavar="NAME=RUN_FOLDER", help="a training run (repeatable)"
+    )
+    p.add_argument(
+        "--dataset", action="append", required=True, help="validation sequences, as asymtrack eval takes them"
+    )
+    p.add_argument("--start", type=Path, help="the file every run started from: the point at 0 pairs")
+    p.add_argument("--out", required=True, help="folder of the points' results (kept: points are not run again)")
+    p.add_argument("--plot", type=Path, help="PNG of the curves")
+    p.add_argument("--engine", default="torch", help="engine of the checkpoints' tracker")
+    p.add_argument("--workers", type=int, default=1, help="parallel sequence runs")
+    p.set_defaults(func=cmd_curve)
 
     p = sub.add_parser("ship", help="training checkpoint -> deploy-form weights file (fp16 when at parity)")
     p.add_argument("checkpoints", nargs="+", help="one, or several of one run to average (training form)")
