@@ -7,13 +7,13 @@ import logging
 import sys
 from pathlib import Path
 
-from ..models.asymtrack import VARIANTS
+from ..families.registry import FAMILIES, by_name, names
 from ..search.cli import add_search_command
 from ..training.commands import add_commands
 
-SEAT_VARIANTS = ("al", "lt")
-FAMILIES = ("asymtrack", "seat")
-ALL_VARIANTS = sorted(VARIANTS) + list(SEAT_VARIANTS)
+SEAT_VARIANTS = by_name("seat").variants
+ALL_VARIANTS = [v for f in FAMILIES for v in f.variants]
+EXPORT_OPTIONS = ("int8", "npu_friendly")  # export's flags, each taken by the families that list it
 
 
 def _box(text: str) -> tuple[float, ...]:
@@ -28,7 +28,7 @@ def _box(text: str) -> tuple[float, ...]:
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="exported model directory or checkpoint file (default: the shipped weights)")
-    p.add_argument("--family", choices=FAMILIES, help="with no --model: the weights shipped for this family")
+    p.add_argument("--family", choices=names(), help="with no --model: the weights shipped for this family")
     p.add_argument("--variant", choices=ALL_VARIANTS, help="default: what the checkpoint records")
     p.add_argument("--engine", default="auto", choices=("auto", "torch", "onnxruntime"))
     p.add_argument("--providers", default="tensorrt,cuda,cpu", help="onnxruntime providers, in order")
@@ -44,50 +44,31 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    import torch
-
-    from ..deploy.export import export_onnx, max_abs_diff
-    from ..models.asymtrack import model_spec
-    from ..models.checkpoint import load_checkpoint
-    from ..models.seat.checkpoint import is_seat_file
-
-    if is_seat_file(args.checkpoint):
-        from ..deploy.seat import export_checked
-
-        if args.int8:
-            raise ValueError("--int8 applies to AsymTrack checkpoints")
-        print(export_checked(args.checkpoint, args.out, args.variant, args.npu_friendly, args.fp16))
-        return 0
-    if args.npu_friendly:
-        raise ValueError("--npu-friendly applies to SEAT checkpoints")
-    if args.int8 and args.fp16:
-        raise ValueError("--int8 and --fp16 exclude each other")
-    net = load_checkpoint(args.checkpoint, args.variant)
-    spec = model_spec(net.variant)
-    gen = torch.Generator().manual_seed(0)
-    example = {
-        "template": torch.randn(1, 3, spec.template_size, spec.template_size, generator=gen),
-        "search": torch.randn(1, 3, spec.search_size, spec.search_size, generator=gen),
-    }
-    out = export_onnx(net, spec, args.out, example, fp16=args.fp16)
-    if args.int8:
-        from ..deploy.calibration import calibration_feeds
-        from ..deploy.quantize import quantize_int8
-
-        quantize_int8(out, calibration_feeds)
+    from ..deploy.export import max_abs_diff
     from ..engines.onnx_engine import OnnxEngine
+    from ..engines.torch_engine import TorchEngine
+    from ..families.registry import of_checkpoint
 
-    engine = OnnxEngine(out, providers=["cpu"])
-    got = engine.track(
-        {"search": example["search"].numpy()}, engine.encode_template({"template": example["template"].numpy()})
-    )
-    with torch.no_grad():
-        ref = {
-            k: v.numpy()
-            for k, v in net.float().track(example["search"], net.encode_template(example["template"])).items()
-        }
-    diff = max_abs_diff(ref, got)
-    print(f"exported AsymTrack-{spec.variant} to {out} (onnxruntime CPU vs torch: max |diff| {diff:.2e})")
+    family = of_checkpoint(args.checkpoint)
+    options = {name: True for name in EXPORT_OPTIONS if getattr(args, name)}
+    for name in options:
+        if name not in family.export_options:
+            takers = " and ".join(f.title for f in FAMILIES if name in f.export_options)
+            raise ValueError(f"--{name.replace('_', '-')} applies to {takers} checkpoints")
+    net = family.load(Path(args.checkpoint), args.variant)
+    out = family.export(net, args.out, fp16=args.fp16, **options)
+    spec = family.spec(net)
+    inputs = {k: v.numpy() for k, v in family.example_inputs(net, 1).items()}  # not the traced ones
+
+    def outputs(engine) -> dict:
+        cache = engine.encode_template({k: inputs[k] for k in spec.template_inputs})
+        return engine.track({k: inputs[k] for k in spec.search_inputs}, cache)
+
+    diff = max_abs_diff(outputs(TorchEngine(net, spec)), outputs(OnnxEngine(out, providers=["cpu"])))
+    form = "".join(f"{family.export_options[name]} " for name in options)
+    print(f"exported {form}{family.title}-{spec.variant} to {out} (onnxruntime CPU vs torch: max |diff| {diff:.2e})")
+    if family.export_report is not None:
+        print(family.export_report(out))
     return 0
 
 

@@ -69,33 +69,3 @@ def npu_report(model_dir: str | Path) -> str:
             f"{graph}.onnx: {sum(ops.values())} nodes; NPU-hostile {avoided or 'none'}; check {risky or 'none'}"
         )
     return "\n".join(lines)
-
-
-def export_checked(
-    checkpoint: str | Path, out_dir: str | Path, arch: str | None = None, npu_friendly: bool = False, fp16: bool = False
-) -> str:
-    """Export a checkpoint and compare onnxruntime CPU with torch on example inputs; the
-    returned text reports the difference and the NPU op census.
-    """
-    from ..engines.onnx_engine import OnnxEngine
-    from ..models.seat.checkpoint import load_seat_checkpoint
-    from .export import max_abs_diff
-
-    net = load_seat_checkpoint(checkpoint, arch)
-    out = export_seat(net, out_dir, npu_friendly=npu_friendly, fp16=fp16)
-    ex = {k: v.numpy() for k, v in example_inputs(net.arch, seed=1).items()}
-    engine = OnnxEngine(out, providers=["cpu"])
-    got = engine.track(
-        {"search": ex["search"]}, engine.encode_template({k: ex[k] for k in ("template", "template_box")})
-    )
-    with torch.no_grad():
-        t = {k: torch.from_numpy(v) for k, v in ex.items()}
-        ref = {
-            k: v.numpy()
-            for k, v in net.float().track(t["search"], net.encode_template(t["template"], t["template_box"])).items()
-        }
-    form = "NPU-friendly " if npu_friendly else ""
-    return (
-        f"exported {form}SEAT-{net.arch.variant} to {out} (onnxruntime CPU vs torch: max |diff| "
-        f"{max_abs_diff(ref, got):.2e})\n{npu_report(out)}"
-    )

@@ -1,4 +1,6 @@
-"""Build an engine and its tracker from a model path and a runtime choice."""
+"""Build an engine and its tracker from a model path and a runtime choice, for a model of
+any registered family (``families.registry``).
+"""
 
 from __future__ import annotations
 
@@ -11,15 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-import torch
-
 from ..contracts.engine import Engine
+from ..families.registry import by_name, of_checkpoint
 from ..files.resources import cache_root, default_model_path
-from ..models.asymtrack import model_spec
-from ..models.checkpoint import load_checkpoint
-from ..models.seat.checkpoint import is_seat_file, load_seat_checkpoint
-from ..tracking.asymtrack_tracker import AsymTrackTracker
-from ..tracking.seat_tracker import SeatTracker
 from ..tracking.tracker import Tracker, TrackerParams
 from .onnx_engine import OnnxEngine, accelerated
 from .torch_engine import TorchEngine
@@ -30,7 +26,6 @@ PRECISIONS = ("auto", "fp32", "int8")
 # The int8 search graph becomes the CPU default of a checkpoint when shipping measured its
 # success AUC on the validation split within this of the fp32 graph's.
 INT8_AUC_TOLERANCE = 0.01
-TRACKERS = {"asymtrack": AsymTrackTracker, "seat": SeatTracker}
 
 
 def file_digest(path: Path) -> str:
@@ -67,7 +62,7 @@ def _exported_dir(checkpoint: Path, variant: str | None, precision: str) -> Path
     """Export a checkpoint once (``precision`` fp32, fp16 or int8); later loads reuse the
     directory keyed by file content. The int8 graph is quantised from the fp32 export.
     """
-    from ..deploy.export import GRAPHS_REVISION, export_onnx
+    from ..deploy.export import GRAPHS_REVISION
     from ..deploy.quantize import INT8_REVISION, quantize_int8
 
     tag = f"int8q{INT8_REVISION}" if precision == "int8" else precision
@@ -87,21 +82,9 @@ def _exported_dir(checkpoint: Path, variant: str | None, precision: str) -> Path
             quantize_int8(work, calibration_feeds)
             work.rename(out)  # whole or absent: a killed run leaves no half-written cache entry
         return out
-    fp16 = precision == "fp16"
-    if is_seat_file(checkpoint):
-        from ..deploy.seat import export_seat
-
-        log.info("exporting %s to %s", checkpoint, out)
-        export_seat(load_seat_checkpoint(checkpoint, variant), out, fp16=fp16)
-    else:
-        net = load_checkpoint(checkpoint, variant)
-        spec = model_spec(net.variant)
-        example = {
-            "template": torch.zeros(1, 3, spec.template_size, spec.template_size),
-            "search": torch.zeros(1, 3, spec.search_size, spec.search_size),
-        }
-        log.info("exporting %s to %s", checkpoint, out)
-        export_onnx(net, spec, out, example, fp16=fp16)
+    family = of_checkpoint(checkpoint)
+    log.info("exporting %s to %s", checkpoint, out)
+    family.export(family.load(checkpoint, variant), out, fp16=precision == "fp16")
     return out
 
 
@@ -153,17 +136,13 @@ def load_engine(
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model directory or checkpoint")
     chosen = graph_precision(path, engine, providers, fp16, precision)
-    if engine == "torch" and is_seat_file(path):
-        net = load_seat_checkpoint(path, variant)
-        return TorchEngine(net, net.spec(), device, fp16)
     if engine == "torch":
-        net = load_checkpoint(path, variant)
-        return TorchEngine(net, model_spec(net.variant), device, fp16)
+        family = of_checkpoint(path)
+        net = family.load(path, variant)
+        return TorchEngine(net, family.spec(net), device, fp16)
     return OnnxEngine(_exported_dir(path, variant, chosen), providers, threads, trt_cache_dir, fp16)
 
 
 def create_tracker(engine: Engine, params: TrackerParams | None = None) -> Tracker:
-    family = engine.spec.family
-    if family not in TRACKERS:
-        raise ValueError(f"no tracker for model family {family!r}")
-    return TRACKERS[family](engine, params)
+    """The tracker of the engine's model family."""
+    return by_name(engine.spec.family).tracker(engine, params)

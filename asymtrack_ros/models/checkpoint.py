@@ -12,12 +12,19 @@ from .safe_pickle import CheckpointError, foreign_state, read_checkpoint
 from .strict import load_strict, normalized_state
 
 
+def is_asymtrack_checkpoint(ckpt: Any) -> bool:
+    """Whether a checkpoint's content holds AsymTrack weights: an official file (key ``net``)
+    or a bare state dict.
+    """
+    state = ckpt.get("net", ckpt) if isinstance(ckpt, dict) else None
+    return isinstance(state, dict) and bool(state) and all(isinstance(v, torch.Tensor) for v in state.values())
+
+
 def state_dict_of(ckpt: Any, path: Path) -> dict[str, torch.Tensor]:
     """The network weights of an official file (key ``net``) or of a bare state dict."""
-    state = ckpt.get("net", ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not is_asymtrack_checkpoint(ckpt):
         raise CheckpointError(f"{path}: no AsymTrack state dict inside (expected a dict with key 'net')")
-    return normalized_state(state)
+    return normalized_state(ckpt.get("net", ckpt))
 
 
 def recorded_variant(ckpt: Any) -> str | None:

@@ -79,9 +79,11 @@ class TrackerNode(Node):
                 self.get_logger().warning(f"unknown parameter '{name}' ignored (misspelt?)")
         values = {n: self.get_parameter(n).value for n in defaults}
         from_params(values, families=None)  # fails fast, before the engines' heavy imports
-        from ..engines.factory import TRACKERS, cache_root, create_tracker, load_engine
+        from ..engines.factory import create_tracker, load_engine
+        from ..families.registry import names
+        from ..files.resources import cache_root
 
-        cfg = from_params(values, families=tuple(TRACKERS))
+        cfg = from_params(values, families=names())
         try:
             params = cfg.tracker_params()
             point_box = PointBoxParams(cfg.default_box_size, cfg.point_box_min_size, cfg.point_box_max_size)
