@@ -23,7 +23,7 @@ import cv2
 
 from ..control.follow import FollowController
 from ..control.params import FollowParams, ParamError, load_params
-from ..files.resources import config_file, default_model_path, parse_assignment, read_node_params
+from ..files.resources import SHIPPED_MODELS, config_file, default_model_path, parse_assignment, read_node_params
 from ..tracking.node_config import from_params
 from ..tracking.tracker import TrackerParams
 from .loop import run_loop, summarize
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None, help="scenario textures seed (default: config)")
     ap.add_argument("--model", type=Path, default=None, help="tracker checkpoint or exported model directory")
     ap.add_argument(
-        "--family", choices=("asymtrack", "seat"), default=None, help="with no --model: that family's shipped weights"
+        "--family", choices=tuple(SHIPPED_MODELS), default=None, help="with no --model: that family's shipped weights"
     )
     ap.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
     ap.add_argument(
