@@ -68,10 +68,22 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def read_node_params(path: Path, node: str) -> dict:
-    """The ``<node>: ros__parameters:`` section of a ROS params file, flattened to dotted names."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    section = data.get(node, data.get(f"/{node}", {})) or {}
-    return flatten(section.get("ros__parameters", {}) or {})
+    """The ``<node>: ros__parameters:`` section of a ROS params file, flattened to dotted names;
+    ValueError naming the file when it is not YAML or not shaped like a params file.
+    """
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a YAML params file ({err})") from None
+
+    def mapping(value: Any, what: str) -> Mapping[str, Any]:
+        if value is not None and not isinstance(value, Mapping):
+            raise ValueError(f"{path}: {what} must be a mapping, got {type(value).__name__}")
+        return value or {}
+
+    top = mapping(data, "the file")
+    section = mapping(top.get(node, top.get(f"/{node}")), f"'{node}'")
+    return flatten(mapping(section.get("ros__parameters"), f"'{node}: ros__parameters'"))
 
 
 def parse_assignment(item: str) -> tuple[str, object]:

@@ -160,7 +160,8 @@ def _family(v: Any, families: Sequence[str] | None) -> str:
     if v == "":
         return ""
     if not isinstance(v, str) or (families is not None and v.lower() not in families):
-        raise ConfigError(f"parameter 'model_family' must be empty (any) or one of {', '.join(families)}; got {v!r}")
+        known = "a family name" if families is None else f"one of {', '.join(families)}"
+        raise ConfigError(f"parameter 'model_family' must be empty (any) or {known}; got {v!r}")
     return v.lower()
 
 
