@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files.sequences import IMAGE_SUFFIXES, FrameSource, open_frames, read_boxes, read_name_list
+from ..files.sequences import IMAGE_SUFFIXES, FrameSource, open_frames, read_boxes, read_name_list, read_text
 
 
 @dataclass
@@ -46,10 +46,10 @@ def _mask_absent(gt: np.ndarray, absent: np.ndarray) -> np.ndarray:
 
 
 def _flags(path: Path) -> np.ndarray:
-    text = path.read_text().replace(",", " ").split()
+    text = read_text(path).replace(",", " ").split()
     try:
         return np.array([int(float(v)) for v in text])
-    except ValueError:
+    except (ValueError, OverflowError):  # not numbers, NaN, infinities
         raise ValueError(f"{path}: expected 0/1 flags") from None
 
 
@@ -142,7 +142,7 @@ def polygons_to_boxes(values: np.ndarray) -> np.ndarray:
 
 def _read_vot_groundtruth(path: Path) -> np.ndarray:
     rows = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -152,6 +152,8 @@ def _read_vot_groundtruth(path: Path) -> np.ndarray:
         if len(values) not in (4, 8):
             raise ValueError(f"{path}:{lineno}: expected 4 or 8 values, got {len(values)}")
         rows.append(values if len(values) == 8 else values + [np.nan] * 4)
+    if not rows:
+        raise ValueError(f"{path}: no boxes")
     arr = np.asarray(rows, dtype=np.float64)
     four = np.isnan(arr[:, 4])
     boxes = polygons_to_boxes(np.nan_to_num(arr))

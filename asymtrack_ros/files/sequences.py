@@ -14,13 +14,21 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _SEPARATORS = re.compile(r"[,\s;]+")
 
 
+def read_text(path: Path) -> str:
+    """A text file's content; ValueError naming the file when it is not UTF-8 text."""
+    try:
+        return path.read_text()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a text file ({err.reason} at byte {err.start})") from None
+
+
 def read_boxes(path: str | Path) -> np.ndarray:
     """x, y, w, h per line; comma, space, tab or semicolon separated. Rows of NaN mark
     frames without the target. Errors name the file and line.
     """
     path = Path(path)
     rows = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(read_text(path).splitlines(), 1):
         text = line.strip()
         if not text:
             continue
@@ -46,7 +54,7 @@ def read_name_list(names: str | Path | list[str]) -> list[str]:
     path = Path(names)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: sequence list not found")
-    return [name for line in path.read_text().splitlines() if (name := line.split("#")[0].strip())]
+    return [name for line in read_text(path).splitlines() if (name := line.split("#")[0].strip())]
 
 
 def write_boxes(path: str | Path, boxes: np.ndarray) -> None:
