@@ -89,7 +89,10 @@ class OnnxEngine:
     def _session(path: Path, opts: ort.SessionOptions, providers: list) -> ort.InferenceSession:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: missing exported graph")
-        return ort.InferenceSession(str(path), opts, providers=providers)
+        try:
+            return ort.InferenceSession(str(path), opts, providers=providers)
+        except Exception as err:  # noqa: BLE001 - onnxruntime's errors derive from Exception only
+            raise ValueError(f"{path}: onnxruntime cannot load it: {err}") from None
 
     def encode_template(self, inputs: dict[str, np.ndarray]) -> ort.IOBinding:
         """Runs the template graph and binds its outputs to the search graph's inputs once,
