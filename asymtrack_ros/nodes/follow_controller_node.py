@@ -44,7 +44,9 @@ class FollowControllerNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("follow_controller_node", **kwargs)
         for name, spec in SCHEMA.items():
-            self.declare_parameter(name, spec.default, ParameterDescriptor(description=spec.desc, dynamic_typing=True))
+            self.declare_parameter(
+                name, spec.default, ParameterDescriptor(description=spec.desc, dynamic_typing=True, read_only=True)
+            )
         values = {name: self.get_parameter(name).value for name in SCHEMA}
         self.params: FollowParams = load_params(values)  # ParamError stops the node in main()
         p = self.params

@@ -12,9 +12,12 @@ from rclpy.node import Node
 
 
 def declare_parameters(node: Node, spec: Mapping[str, tuple[Any, str]]) -> dict[str, Any]:
-    """Declare ``{name: (default, description)}`` on ``node``; returns the values in effect."""
+    """Declare ``{name: (default, description)}`` on ``node``; returns the values in effect.
+    Read-only: nodes read their parameters once, so a change at run time is refused with a
+    reason rather than accepted and silently ignored.
+    """
     for name, (default, desc) in spec.items():
-        node.declare_parameter(name, default, ParameterDescriptor(description=desc))
+        node.declare_parameter(name, default, ParameterDescriptor(description=desc, read_only=True))
     return {name: node.get_parameter(name).value for name in spec}
 
 

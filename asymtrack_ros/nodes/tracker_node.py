@@ -48,12 +48,23 @@ def stamp_ns(stamp: Any) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
+def deserialize_image(data: bytes) -> Image:
+    """The message by rclpy's deserialization, for the CDR variants ``parse_image_cdr`` does not
+    read. Bytes that are no ``sensor_msgs/Image`` (a raw subscription takes whatever was published) raise
+    ValueError like any malformed image, not rclpy's RMWError, which would end the spin.
+    """
+    try:
+        return deserialize_message(data, Image)
+    except RuntimeError:
+        raise ValueError(f"{len(data)} bytes that are not a serialized sensor_msgs/Image") from None
+
+
 class TrackerNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("tracker_node", **kwargs)
         self._warn = Throttle(self.get_logger().warning, period_s=2.0)
         for name, default in parameter_defaults().items():
-            descriptor = ParameterDescriptor(description=DESCRIPTIONS[name], dynamic_typing=True)
+            descriptor = ParameterDescriptor(description=DESCRIPTIONS[name], dynamic_typing=True, read_only=True)
             self.declare_parameter(name, default, descriptor)
         self.config: TrackerNodeConfig | None = None
         self._session: TrackingSession | None = None
@@ -158,7 +169,7 @@ class TrackerNode(Node):
                 msg = parse_image_cdr(data)
                 header = Header(stamp=Time(sec=msg.sec, nanosec=msg.nanosec), frame_id=msg.frame_id)
             except UnsupportedEncapsulation:
-                msg = deserialize_message(data, Image)
+                msg = deserialize_image(data)
                 header = msg.header
             loader = image_loader(msg)
         except ValueError as err:

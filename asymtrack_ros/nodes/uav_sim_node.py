@@ -65,7 +65,9 @@ class UavSimNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("uav_sim_node", **kwargs)
         for name, (default, desc) in PARAMS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=desc, dynamic_typing=True))
+            self.declare_parameter(
+                name, default, ParameterDescriptor(description=desc, dynamic_typing=True, read_only=True)
+            )
         v = {name: self.get_parameter(name).value for name in PARAMS}
         self.cfg = _validate(v)
         c = self.cfg
