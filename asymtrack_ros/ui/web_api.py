@@ -111,7 +111,7 @@ def parse_command(body: bytes, content_type: str) -> Selection | FollowRequest:
         raise ApiError(415, "Content-Type must be application/json")
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
         raise ApiError(400, "malformed JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "expected a JSON object")

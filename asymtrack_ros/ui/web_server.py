@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ CONTENT_TYPES = {
     ".png": "image/png",
 }
 BOUNDARY = "asymtrackframe"
+DRAIN_S, MAX_DRAIN = 0.5, 1 << 20  # how long and how much of an unread body is read after an error
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
@@ -146,7 +148,12 @@ class OperatorServer(ThreadingHTTPServer):
         token: str = "",
         allowed_hosts: tuple[str, ...] = (),
         log: Callable[[str], None] = lambda _m: None,
+        request_timeout_s: float = 10.0,
     ) -> None:
+        """``request_timeout_s``: a client silent this long (a body shorter than its
+        Content-Length, a stalled viewer) loses its connection instead of holding a thread.
+        """
+        self.request_timeout_s = request_timeout_s
         self.backend, self.frames, self.defaults = backend, frames, defaults
         self.token, self.allowed_hosts, self.log = token, allowed_hosts, log
         self.closing = threading.Event()
@@ -164,6 +171,10 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "asymtrack-web-ui"
     sys_version = ""
+
+    def setup(self) -> None:
+        self.timeout = self.server.request_timeout_s  # the socket timeout StreamRequestHandler sets
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
         pass  # requests are not logged; errors are (see _error)
@@ -188,6 +199,22 @@ class Handler(BaseHTTPRequestHandler):
         self.server.log(f"{where}: {err.status} {err.message}")
         self.close_connection = True  # the body may not have been read
         self._json(err.status, {"error": err.message})
+        self._drain()
+
+    def _drain(self) -> None:
+        """Read and drop what the client still sends (an unread body) before the connection
+        closes: closing a socket with unread data resets it, and the client may lose the
+        answer just sent (a 413 seen as a connection reset).
+        """
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(DRAIN_S)
+            dropped = 0
+            while dropped < MAX_DRAIN and (chunk := self.connection.recv(65536)):
+                dropped += len(chunk)
+        except OSError:
+            pass
 
     def _guard(self, protected: bool) -> tuple[str, str]:
         """Path and query after the Host and token checks (ApiError if they fail)."""
@@ -217,8 +244,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, "not found")
         except ApiError as err:
             self._error(err)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True
 
     do_HEAD = do_GET
 
@@ -228,7 +255,7 @@ class Handler(BaseHTTPRequestHandler):
             if path != "/api/command":
                 raise ApiError(404 if path not in ("/", "/api/status") else 405, "no such command endpoint")
             length = self.headers.get("Content-Length")
-            if length is None or not length.isdigit():
+            if length is None or not (length.isascii() and length.isdigit()):  # not '²', which int() refuses
                 raise ApiError(411, "Content-Length required")
             if int(length) > MAX_BODY:
                 raise ApiError(413, f"body larger than {MAX_BODY} bytes")
@@ -241,8 +268,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(202, {"ok": True})
         except ApiError as err:
             self._error(err)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True
 
     def _not_allowed(self) -> None:
         self._error(ApiError(405, f"method {self.command} not allowed"))
