@@ -6,7 +6,7 @@ Ground truth rows of NaN mark frames without the target. Every reader raises
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,18 @@ class Sequence:
     frames: FrameSource
     groundtruth: np.ndarray  # [N, 4] x, y, w, h; NaN rows: target absent
     init_box: tuple[float, float, float, float]
+
+
+def first_frames(seq: Sequence, count: int) -> Sequence:
+    """The sequence's first ``count`` frames: a cheaper protocol (learning curves on a busy
+    CPU), still tracked from the first frame's box.
+    """
+    if seq.frames.images is None:
+        raise ValueError(f"{seq.name}: only image-folder sequences can be cut to their first frames")
+    images = seq.frames.images[:count]
+    return replace(
+        seq, frames=replace(seq.frames, count=len(images), images=images), groundtruth=seq.groundtruth[:count]
+    )
 
 
 def _images(folder: Path) -> list[Path]:

@@ -114,7 +114,7 @@ def cmd_cache_bench(args: argparse.Namespace) -> int:
 
 def cmd_curve(args: argparse.Namespace) -> int:
     from ..evaluation.curve import learning_curves, plot_curves
-    from ..evaluation.datasets import load_dataset
+    from ..evaluation.datasets import first_frames, load_dataset
 
     runs = {}
     for item in args.run:
@@ -123,11 +123,14 @@ def cmd_curve(args: argparse.Namespace) -> int:
             raise ValueError(f"--run needs NAME=RUN_FOLDER with an existing folder, got {item!r}")
         runs[name] = Path(folder)
     sequences = [s for spec in args.dataset for s in load_dataset(spec)]
+    if args.first_frames:
+        sequences = [first_frames(s, args.first_frames) for s in sequences]
     curves = learning_curves(runs, sequences, Path(args.out), args.start, args.engine, args.workers)
     for name, points in curves.items():
         print(f"{name}: " + ", ".join(f"{pairs} pairs {auc:.3f}" for pairs, auc in points))
     if args.plot:
-        plot_curves(curves, args.plot, f"success AUC over {len(sequences)} validation sequences")
+        span = f", first {args.first_frames} frames" if args.first_frames else ""
+        plot_curves(curves, args.plot, f"success AUC over {len(sequences)} validation sequences{span}")
         print(f"wrote {args.plot}")
     return 0
 
@@ -227,6 +230,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", type=Path, help="the file every run started from: the point at 0 pairs")
     p.add_argument("--out", required=True, help="folder of the points' results (kept: points are not run again)")
     p.add_argument("--plot", type=Path, help="PNG of the curves")
+    p.add_argument("--first-frames", type=int, help="score each sequence's first N frames only (cheaper)")
     p.add_argument("--engine", default="torch", help="engine of the checkpoints' tracker")
     p.add_argument("--workers", type=int, default=1, help="parallel sequence runs")
     p.set_defaults(func=cmd_curve)
