@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from asymtrack_ros.tracking.selection import PointBoxParams
-from asymtrack_ros.tracking.session import Command, Frame, Selection, TrackingSession
+from asymtrack_ros.tracking.session import HELD_MAX, Command, Frame, Selection, TrackingSession
 from asymtrack_ros.tracking.tracker import Tracker, TrackState
 
 MS = 1_000_000
@@ -200,10 +200,28 @@ def test_bad_selections_change_nothing(session, bad):
     assert session.stats.rejected == 1 and session.warnings
 
 
-def test_selection_before_any_frame(session):
-    session.select(Selection(Command.SELECT_BOX, 10, 10, 20, 20))
-    assert session.step(0) == []
-    assert session.warnings[-1][0] == "no_frame" and session.target_id == 0
+@pytest.mark.parametrize("stamp_ns, match", [(33 * MS, "exact"), (0, "latest"), (5_000 * MS, "unknown stamp")])
+def test_a_selection_before_any_frame_waits_for_the_first(session, stamp_ns, match):
+    """A select topic often connects before the image topic (a simulator selects as soon as
+    the tracker listens, on the image it has just published): the selection is held, then
+    initialises on the first frame by the same stamp rule, instead of vanishing.
+    """
+    session.select(Selection(Command.SELECT_BOX, 10, 10, 20, 20, stamp_ns=stamp_ns))
+    assert session.step(0) == [] and session.target_id == 0 and not session.warnings
+    [result] = feed(session, range(1))
+    assert (result.state, result.target_id, result.box) == (TrackState.TRACKING, 1, (10, 10, 20, 20))
+    assert session.tracker.inits == [(0, (10, 10, 20, 20))] and session.stats.last_init_match == match
+    assert session.stats.rejected == 0 and session.stats.processed == 1
+
+
+def test_selections_before_any_frame_keep_their_order_and_the_newest(session):
+    for x in range(HELD_MAX + 1):
+        session.select(Selection(Command.SELECT_BOX, x, 10, 20, 20))
+    session.step(0)
+    assert session.stats.rejected == 1 and session.warnings[-1][0] == "held"
+    feed(session, range(1))
+    assert [box[0] for _, box in session.tracker.inits] == list(range(1, HELD_MAX + 1))
+    assert session.target_id == HELD_MAX and session.tracker.box == (HELD_MAX, 10, 20, 20)
 
 
 def test_undecodable_frames_are_reported_and_never_selected(session):
@@ -228,6 +246,9 @@ def test_step_waits_and_close_wakes_it(session):
     t0 = time.monotonic()
     assert session.step(120.0) == []
     assert time.monotonic() - t0 < 60.0  # woken by close, not by the timeout (however busy the machine)
+    session.submit(frame(0))  # closed: frames and selections are refused
+    session.select(Selection(Command.SELECT_BOX, 10, 10, 20, 20))
+    assert session.step(0) == [] and session.stats.received == 0 and session.target_id == 0
 
 
 def test_concurrent_producer_never_queues(session):

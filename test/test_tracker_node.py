@@ -101,9 +101,9 @@ def raw(context, tiny_onnx, tmp_path_factory):
     assert "Traceback" not in log, log
 
 
-def make_idle(h: Harness, frames) -> None:
+def make_idle(h: Harness, frames, make=image_msg) -> None:
     h.select_pub.publish(selection(STOP))
-    h.feed_until(frames, image_msg, lambda r: r.state == IDLE, "IDLE")
+    h.feed_until(frames, make, lambda r: r.state == IDLE, "IDLE")
 
 
 def test_one_result_per_frame_and_states(raw, frames):
@@ -309,21 +309,21 @@ def test_compressed_input(context, tmp_path, frames):
     node = start_node(tmp_path, namespace, overrides, env={"ASYMTRACK_CACHE": str(tmp_path / "cache")})
     h = connect(context, node, namespace, compressed=True, prime=False)
     try:
-        h.select_pub.publish(selection(BOX, 205, 151, 17, 50))  # before any frame: ignored
-        diag = h.latest_diag(lambda d: d["inputs_rejected"] == "1")
-        assert diag["frames_received"] == "0" and diag["target_id"] == "0"
+        h.select_pub.publish(selection(BOX, 205, 151, 17, 50))  # before any frame: held for the first
+        h.spin_until(lambda: "held for the first one" in node.output(), WAIT_S, "the selection to be held")
         h.prime(lambda: compressed_msg(frames[0]))
         out = h.send(compressed_msg(frames[0]))
-        assert out.state == IDLE and out.target_id == 0 and (out.image_width, out.image_height) == (360, 240)
+        assert out.state != IDLE and out.target_id == 1 and (out.image_width, out.image_height) == (360, 240)
+        make_idle(h, frames, compressed_msg)
         h.send(compressed_msg(frames[1], "png"))
         garbage = compressed_msg(frames[2])
         garbage.data = b"\xff\xd8 definitely not a jpeg"
         assert h.send(garbage, expect=False) is None
         h.select_pub.publish(selection(BOX, 205, 151, 17, 50))
         out = h.feed_until(frames, compressed_msg, lambda r: r.state == TRACKING, "TRACKING")[-1]
-        assert out.target_id == 1
-        diag = h.latest_diag(lambda d: d["target_id"] == "1")
-        assert int(diag["inputs_rejected"]) == 2 and diag["image_topic"] == f"{namespace}/image/compressed"
+        assert out.target_id == 2
+        diag = h.latest_diag(lambda d: d["target_id"] == "2")
+        assert int(diag["inputs_rejected"]) == 1 and diag["image_topic"] == f"{namespace}/image/compressed"
         assert node.alive()
     finally:
         h.close()

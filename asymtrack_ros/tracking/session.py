@@ -5,7 +5,9 @@ clicks on a frame seen some time ago). So producers (subscription callbacks) onl
 hand frames and selections over; one worker thread calls ``step()``, which runs the
 model on the newest frame only (older unprocessed ones are dropped and counted), and
 initialises a selection on the buffered frame its stamp names, then catches up
-through the newer buffered frames before going live again.
+through the newer buffered frames before going live again. A selection that comes
+before any frame (a selection topic often connects before the image topic) is held
+and applied, with the same stamp rule, once the first frame is in.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .tracker import Tracker, TrackState
 log = logging.getLogger(__name__)
 
 Warn = Callable[[str, str], None]  # (key, message): the key lets callers throttle per kind
+HELD_MAX = 8  # selections held before the first frame; older ones are superseded
 
 
 def _log_warn(key: str, message: str) -> None:
@@ -126,6 +129,7 @@ class TrackingSession:
         self._buffer: deque[Frame] = deque(maxlen=buffer_length)
         self._slot: Frame | None = None  # newest frame not taken by the worker yet
         self._pending: deque[Selection] = deque()
+        self._held: deque[Selection] = deque(maxlen=HELD_MAX)  # selections that came before any frame
         self._seq = 0
         self._last_output_seq = -1  # newest frame that got a result (or was dropped behind one)
         self._closed = False
@@ -134,6 +138,8 @@ class TrackingSession:
 
     def submit(self, frame: Frame) -> None:
         with self._cond:
+            if self._closed:
+                return
             frame.seq = self._seq
             self._seq += 1
             self.stats.received += 1
@@ -141,15 +147,21 @@ class TrackingSession:
                 self.stats.dropped += 1
             self._slot = frame
             self._buffer.append(frame)
+            self._pending.extendleft(reversed(self._held))  # they came before anything pending
+            self._held.clear()
             self._cond.notify()
 
     def select(self, selection: Selection) -> None:
         with self._cond:
+            if self._closed:
+                return
             self._pending.append(selection)
             self._cond.notify()
 
     def close(self) -> None:
-        """Wake a waiting ``step()`` for shutdown."""
+        """Shutdown: refuse frames and selections from now on, wake a waiting ``step()`` and
+        cut short a catch-up under way, so that the worker ends after at most one model run.
+        """
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -214,12 +226,15 @@ class TrackingSession:
         if sel.command not in (Command.SELECT_BOX, Command.SELECT_POINT):
             self._reject("command", f"unknown selection command {sel.command} from {sel.source}: ignored")
             return None
-        with self._cond:
+        with self._cond:  # under the lock: a frame arriving now finds it held
             frames = list(self._buffer)
             pending_seq = self._slot.seq if self._slot is not None else None
-        if not frames:
-            self._reject("no_frame", f"selection from {sel.source} before any image: ignored")
-            return None
+            if not frames:
+                if len(self._held) == self._held.maxlen:
+                    self._reject("held", f"selection from {self._held[0].source} superseded before any image")
+                self._held.append(sel)
+                self._info(f"selection from {sel.source} before any image: held for the first one")
+                return None
         frame, match = self._match(frames, sel.stamp_ns)
         try:
             image = frame.image()
@@ -230,6 +245,8 @@ class TrackingSession:
             return None
         catchup = [f for f in frames if frame.seq < f.seq and f.seq != pending_seq]
         for f in catchup:
+            if self._closed:
+                break
             try:
                 self.tracker.update(f.image())
             except ValueError:
