@@ -47,11 +47,25 @@ def params_file(path: Path, namespace: str, overrides: dict[str, Any]) -> Path:
     return path
 
 
+def terminal_like() -> None:
+    """For a child started in its own session: SIGINT as a terminal's foreground job gets it
+    (a job started with `&` by a non-interactive shell inherits it ignored).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class NodeProcess:
-    """A node executable with its output in a log file; stopped with SIGINT like Ctrl-C."""
+    """A node executable with its output in a log file; stopped with SIGINT like Ctrl-C.
+    ``own_group``: in a process group of its own, which a signal can be sent to as a whole.
+    """
 
     def __init__(
-        self, args: list[str], log_path: Path, env: dict[str, str] | None = None, name: str = "tracker_node"
+        self,
+        args: list[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        name: str = "tracker_node",
+        own_group: bool = False,
     ) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # closed in stop()
@@ -60,6 +74,8 @@ class NodeProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
+            start_new_session=own_group,
+            preexec_fn=terminal_like if own_group else None,
         )
 
     def alive(self) -> bool:

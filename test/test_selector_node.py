@@ -19,6 +19,7 @@ from std_srvs.srv import SetBool
 
 from asymtrack_ros.msg import TargetSelection
 from asymtrack_ros.nodes import selector_node
+from asymtrack_ros.nodes.stop import StopRequest
 
 pytestmark = pytest.mark.filterwarnings("ignore:module 'sre_:DeprecationWarning")
 
@@ -112,7 +113,7 @@ def test_selector_node_publishes_selections_and_toggles_the_follower(monkeypatch
     monkeypatch.setattr(selector_node.cv2, "setMouseCallback", lambda _name, cb: setattr(window, "callback", cb))
     monkeypatch.setattr(selector_node.cv2, "getWindowProperty", lambda *_: 1.0)
     try:
-        selector_node.run_window(node)
+        selector_node.run_window(node, StopRequest())  # never requested: the script's q ends it
     finally:
         stop_feed.set()
         feeder.join()

@@ -15,8 +15,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
@@ -27,7 +26,7 @@ from asymtrack_ros.msg import FollowStatus, TargetSelection
 
 from ..ui.selector_logic import Follow, Quit, Select, SelectorLogic, View, draw_overlay
 from .image_codec import decode_compressed, image_loader
-from .run import declare_parameters
+from .run import StopRequest, declare_parameters, finish, init
 
 NO_GUI = (
     "selector_node: cannot open a window ({err}). It needs a display and OpenCV with GUI support; "
@@ -132,12 +131,12 @@ class SelectorNode(Node):
         future.add_done_callback(done)
 
 
-def run_window(node: SelectorNode) -> None:
+def run_window(node: SelectorNode, stop: StopRequest) -> None:
     """The GUI loop: show the newest frame (unless a drag froze it), handle mouse and keys."""
     shown: np.ndarray | None = None
     actions: list[Any] = []
     cv2.setMouseCallback(node.window, lambda event, x, y, *_: actions.extend(node.logic.on_mouse(event, x, y)))
-    while node.context.ok():
+    while not stop and node.context.ok():
         frame = node.take_frame()
         if frame is not None:
             header, image = frame
@@ -156,27 +155,27 @@ def run_window(node: SelectorNode) -> None:
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    stop = init(args)
     node = SelectorNode()
     reason = check_gui(node.window)
     if reason is not None:
         print(NO_GUI.format(err=reason), file=sys.stderr)
-        node.destroy_node()
-        rclpy.try_shutdown()
+        finish(node)
         return 3
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, name="ros_spin", daemon=True)
     spinner.start()
-    try:
-        run_window(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
+
+    def close() -> None:
         cv2.destroyAllWindows()
         executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+        spinner.join()
+
+    try:
+        run_window(node, stop)
+    finally:
+        finish(node, close)
     return 0
 
 

@@ -2,7 +2,10 @@
 
 Subscription callbacks only validate and hand frames and selections to the session;
 a worker thread runs the model on the newest frame and publishes the results, so a
-slow model drops stale frames instead of queueing them.
+slow model drops stale frames instead of queueing them. On the way out (run.py) the
+spin stops first, then the worker is joined, and only then are the node and the
+context destroyed: nothing publishes on a closed context, and no inference is running
+while the process tears down.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import threading
 import time
 from typing import Any
 
-import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
@@ -37,7 +39,7 @@ from .image_codec import (
     parse_image_cdr,
 )
 from .monitor import Throttle, Window, percentiles
-from .run import spin_until_shutdown
+from .run import finish, init, spin_until_shutdown
 
 # Parameters every node may be given; not typos.
 _COMMON_PARAMETERS = ("use_sim_time", "start_type_description_service")
@@ -268,15 +270,19 @@ class TrackerNode(Node):
         self._diag_pub.publish(msg)
 
     def close(self) -> None:
+        """End the worker: no frame is taken any more, and it returns after at most the
+        model run under way. Joined without a time limit: the node and the context it
+        publishes on must outlive it.
+        """
         self._stop.set()
         if self._session is not None:
             self._session.close()
         if self._worker is not None:
-            self._worker.join(timeout=5.0)
+            self._worker.join()
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    stop = init(args)
     node = TrackerNode()
     log = node.get_logger()
     code = 0
@@ -289,11 +295,11 @@ def main(args: list[str] | None = None) -> int:
         model = (node.config.model_path or "(shipped weights)") if node.config else "?"
         log.fatal(f"cannot load the model {model}: {type(err).__name__}: {err}")
         code = 1
-    if code == 0:
-        spin_until_shutdown(node)
-    node.close()
-    node.destroy_node()
-    rclpy.try_shutdown()
+    try:
+        if code == 0:
+            spin_until_shutdown(node, stop)
+    finally:
+        finish(node, node.close)
     return code
 
 

@@ -15,8 +15,6 @@ import threading
 import time
 from typing import Any
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
@@ -29,7 +27,7 @@ from ..ui.status import StatusBoard
 from ..ui.web_api import StreamOptions
 from ..ui.web_server import FrameStore, OperatorServer
 from .image_codec import compressed_loader, image_loader
-from .run import declare_parameters, spin_until_shutdown
+from .run import declare_parameters, finish, init, spin_until_shutdown
 from .status_feed import feed_status_board, stamp_ns
 
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -119,7 +117,7 @@ class WebUiNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    stop = init(args)
     node: WebUiNode | None = None
     server: OperatorServer | None = None
     code = 0
@@ -145,18 +143,12 @@ def main(args: list[str] | None = None) -> int:
         )
         if not p["token"] and not ipaddress.ip_address(host).is_loopback:
             log.warning(f"serving {host} without a token: anyone who can reach port {port} can steer the target")
-        spin_until_shutdown(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_shutdown(node, stop)
     except (ValueError, OSError) as err:
         print(f"web_ui_node: {err}", file=sys.stderr)
         code = 2
     finally:
-        if server is not None:
-            server.close()
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        finish(node, server.close if server is not None else None)
     return code
 
 
