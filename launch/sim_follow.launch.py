@@ -6,8 +6,11 @@
 
 The simulator owns time (/clock); the tracker and the controller run with use_sim_time.
 The simulator selects the target on the tracker's `select` topic (the true box, as an
-operator's click would) once the tracker listens. The controller starts disengaged;
-engage:=true calls its ~/enable service a few seconds after start, otherwise:
+operator's click would) once the tracker listens; a selection that reaches the tracker
+before its first image waits for it. All three nodes are essential: when one exits, the
+launch ends, with a non-zero exit code when it failed (e.g. a model that cannot load).
+The controller starts disengaged; engage:=true calls its ~/enable service a few seconds
+after start, otherwise:
 
   ros2 service call /sim/follow_controller_node/enable std_srvs/srv/SetBool "{data: true}"
 
@@ -25,6 +28,8 @@ from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, TimerAction
 from launch_ros.actions import Node
+
+from asymtrack_ros.nodes.launch_actions import essential
 
 PACKAGE = "asymtrack_ros"
 TRUE = ("true", "1", "yes", "on")
@@ -74,7 +79,7 @@ def _nodes(context, *args, **kwargs):
         _section(sim_yaml, "follow_controller_node"),
     )
     controller_params["use_sim_time"] = True
-    actions = [
+    nodes = [
         Node(
             package=PACKAGE,
             executable="uav_sim_node",
@@ -99,7 +104,7 @@ def _nodes(context, *args, **kwargs):
         tracker_params = _section(os.path.join(config, "tracker.yaml"), "tracker_node")
         tracker_params["model_path"] = arg("model_path") or tracker_params.get("model_path") or _default_model()
         tracker_params["use_sim_time"] = True
-        actions.append(
+        nodes.append(
             Node(
                 package=PACKAGE,
                 executable="tracker_node",
@@ -110,6 +115,7 @@ def _nodes(context, *args, **kwargs):
                 emulate_tty=True,
             )
         )
+    actions = [*nodes, *(essential(node) for node in nodes)]
     if arg("engage").lower() in TRUE:
         service = f"{'/' + ns.strip('/') if ns.strip('/') else ''}/follow_controller_node/enable"
         call = ExecuteProcess(

@@ -11,6 +11,11 @@ config/track.rviz and status_marker_node), use_rqt (rqt_image_view on debug_imag
 its mouse-click box to select by clicking), use_selector (OpenCV window; needs OpenCV
 with GUI support), use_web_ui (browser page on web_ui_address:web_ui_port).
 
+The tracker is essential: when it exits (a model that cannot load, a bad parameter),
+the launch ends, with a non-zero exit code when it failed; so does the follow controller
+when started. Tools asked for but not installed (rviz2, rqt_image_view) stop the launch
+before anything starts, with a message naming them.
+
 Parameters come from config/tracker.yaml (or params_file:=...); the arguments below
 override single values. The YAML is read here and handed over as a dictionary, so its
 ``tracker_node:`` section applies whatever namespace the node is started in.
@@ -23,12 +28,14 @@ import os
 import tempfile
 
 import yaml
-from ament_index_python.packages import get_package_share_directory
+from ament_index_python.packages import PackageNotFoundError, get_package_prefix, get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.conditions import IfCondition
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
+from launch.event_handlers import OnShutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from asymtrack_ros.nodes.launch_actions import essential
 
 PACKAGE = "asymtrack_ros"
 
@@ -55,18 +62,46 @@ def _truthy(value: str) -> bool:
     return value.lower() in ("true", "1", "yes")
 
 
+# Operator tools from other packages: (launch argument, package).
+_TOOLS = (("use_rviz", "rviz2"), ("use_rqt", "rqt_image_view"))
+
+
+def _check_tools(arg) -> None:
+    """Fail before anything starts when a tool asked for is not installed."""
+    for flag, package in _TOOLS:
+        if _truthy(arg(flag)):
+            try:
+                get_package_prefix(package)
+            except PackageNotFoundError:
+                raise RuntimeError(
+                    f"{flag}:=true needs the ROS package '{package}', which is not installed "
+                    f"(ros-<distro>-{package.replace('_', '-')}); nothing was started"
+                ) from None
+
+
+def _rviz_config(share: str, prefix: str) -> tuple[str, list]:
+    """config/track.rviz, or for a namespace a copy naming its topics (RViz configs name
+    absolute topics) that is deleted when the launch ends.
+    """
+    path = os.path.join(share, "config", "track.rviz")
+    if not prefix:
+        return path, []
+    with open(path) as f:
+        config = f.read()
+    for topic in ("/debug_image", "/operator_status_marker"):
+        config = config.replace(f"Value: {topic}\n", f"Value: {prefix}{topic}\n")
+    with tempfile.NamedTemporaryFile("w", prefix="asymtrack_", suffix=".rviz", delete=False) as out:
+        out.write(config)
+    cleanup = RegisterEventHandler(OnShutdown(on_shutdown=lambda _event, _context: os.unlink(out.name)))
+    return out.name, [cleanup]
+
+
 def _operator_nodes(arg, share: str, namespace: str) -> list:
     """RViz2, rqt_image_view, the desktop selector and the browser page, as asked."""
     prefix = f"/{namespace.strip('/')}" if namespace.strip("/") else ""
     actions = []
     if _truthy(arg("use_rviz")):
-        with open(os.path.join(share, "config", "track.rviz")) as f:
-            config = f.read()
-        if prefix:  # RViz configs name absolute topics
-            for topic in ("/debug_image", "/operator_status_marker"):
-                config = config.replace(f"Value: {topic}\n", f"Value: {prefix}{topic}\n")
-        with tempfile.NamedTemporaryFile("w", prefix="asymtrack_", suffix=".rviz", delete=False) as out:
-            out.write(config)
+        config, actions = _rviz_config(share, prefix)
         actions.append(
             Node(
                 package=PACKAGE,
@@ -76,7 +111,7 @@ def _operator_nodes(arg, share: str, namespace: str) -> list:
                 output="screen",
             )
         )
-        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", out.name]))
+        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", config]))
     if _truthy(arg("use_rqt")):
         # Clicks come back on <topic>_mouse_left, which tracker_node listens to.
         actions.append(
@@ -113,6 +148,7 @@ def _nodes(context, *args, **kwargs):
     def arg(name: str) -> str:
         return LaunchConfiguration(name).perform(context).strip()
 
+    _check_tools(arg)
     share = get_package_share_directory(PACKAGE)
     params = _section(arg("params_file") or os.path.join(share, "config", "tracker.yaml"), "tracker_node")
     for name in ("model_path", "model_family", "engine", "image_transport"):
@@ -134,22 +170,20 @@ def _nodes(context, *args, **kwargs):
         output="screen",
         emulate_tty=True,
     )
-    actions = [tracker, *_operator_nodes(arg, share, arg("namespace"))]
+    actions = [tracker, essential(tracker), *_operator_nodes(arg, share, arg("namespace"))]
     if _truthy(arg("use_follow_controller")):
         controller_yaml = os.path.join(share, "config", "follow_controller.yaml")
-        actions.append(
-            Node(
-                package=PACKAGE,
-                executable="follow_controller_node",
-                name="follow_controller_node",
-                namespace=arg("namespace"),
-                parameters=[_section(controller_yaml, "follow_controller_node")],
-                remappings=[("camera_info", arg("camera_info") or _camera_info_of(camera))],
-                output="screen",
-                emulate_tty=True,
-                condition=IfCondition(LaunchConfiguration("use_follow_controller")),
-            )
+        controller = Node(
+            package=PACKAGE,
+            executable="follow_controller_node",
+            name="follow_controller_node",
+            namespace=arg("namespace"),
+            parameters=[_section(controller_yaml, "follow_controller_node")],
+            remappings=[("camera_info", arg("camera_info") or _camera_info_of(camera))],
+            output="screen",
+            emulate_tty=True,
         )
+        actions += [controller, essential(controller)]
     return actions
 
 

@@ -163,7 +163,7 @@ class Harness:
         self.debug: list[Image] = []
         self.node.create_subscription(TrackedObject, "tracked_object", self._on_tracked, 100)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
-        self._diag_name = f"{namespace.strip('/')}/tracker_node: tracker"
+        self._diag_name = f"{namespace.strip('/')}/tracker_node: tracker".lstrip("/")  # "" or "/": the root
 
     def _on_tracked(self, msg: TrackedObject) -> None:
         self.tracked.append((time.monotonic(), msg))
@@ -194,7 +194,7 @@ class Harness:
                 self.image_pub.get_subscription_count() > 0
                 and self.select_pub.get_subscription_count() > 0
                 and self.click_pub.get_subscription_count() > 0
-                and self.node.count_publishers(f"{self.namespace}/tracked_object") > 0
+                and self.node.count_publishers(f"{self.namespace.rstrip('/')}/tracked_object") > 0
             ),
             timeout,
             "the tracker node's topics",
