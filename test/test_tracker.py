@@ -255,3 +255,22 @@ def test_size_bias_measured_on_the_selection_is_removed(family: str, half_bound:
     assert biases[1.0][0] > 0.2 and biases[1.0][1] < -0.1  # too wide, too short
     assert biases[0.5] == pytest.approx(tuple(b / 2 for b in biases[1.0]))
     assert errors[0.5] < half_bound * errors[0.0] and errors[1.0] < 0.5 * errors[0.0]
+
+
+def test_crop_and_normalisation_allocate_no_arrays() -> None:
+    """The search crop runs on every frame into buffers made once (a 256 px crop's tensor
+    alone is 786 KB; arrays numpy makes, also for OpenCV's results, show in tracemalloc).
+    """
+    import tracemalloc
+
+    img = np.random.default_rng(3).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    sampler = CropSampler(256, MEAN, STD, 1 / 255, bgr_input=True)
+    first = sampler(img, 300.0, 200.0, 180)[0].copy()
+    tracemalloc.start()
+    try:
+        tensor, _, _ = sampler(img, 300.0, 200.0, 180)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert tensor is sampler.tensor and np.array_equal(tensor, first)
+    assert peak < 16384, peak

@@ -82,7 +82,8 @@ class AsymTrackTracker(Tracker):
         self._template_crop = CropSampler(spec.template_size, spec.mean, spec.std, spec.pixel_scale, params.bgr_input)
         self._search_crop = CropSampler(spec.search_size, spec.mean, spec.std, spec.pixel_scale, params.bgr_input)
         self._cache = None
-        self._search_name = spec.search_inputs[0]
+        # The crop sampler fills the same tensor every frame: one feed dict serves them all.
+        self._search_feed = {spec.search_inputs[0]: self._search_crop.tensor}
         self._posterior: CornerPosterior | None = None
         super().__init__(engine, params)
 
@@ -107,8 +108,8 @@ class AsymTrackTracker(Tracker):
         in a search crop of ``side`` pixels about ``box``.
         """
         x, y, w, h = box
-        tensor, x0, y0 = self._search_crop(image, x + w / 2, y + h / 2, side)
-        out = self.engine.track({self._search_name: tensor}, self._cache)
+        _, x0, y0 = self._search_crop(image, x + w / 2, y + h / 2, side)
+        out = self.engine.track(self._search_feed, self._cache)
         crop_box = out["boxes"][0]
         logits = out.get("corner_logits")  # exports from before it was an output lack it
         sigma = self.params.corner_prior_sigma

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 _BITS = 3  # 8 levels per channel: 512 colour bins, robust to lighting noise
-_SAMPLES = 40  # at most this many pixels per side are read from a box (cost bounded by size)
+_SAMPLES = 40  # a box is read every (side // this) pixels (cost bounded by size)
+_MAX_READ = 2 * _SAMPLES  # ... which reads fewer than this many pixels per side
 
 
 def _box_slices(box: tuple[float, ...], height: int, width: int) -> tuple[slice, slice] | None:
@@ -48,13 +49,35 @@ class ColourModel:
         obj_p = obj / max(obj.sum(), 1.0)
         ring_p = np.maximum(ring, 0.0) / max(ring.sum(), 1.0)
         self._likelihood = obj_p / (obj_p + ring_p + 1e-6)
+        # Per-frame work reuses these (flat, viewed at each box's sampled size).
+        self._levels = np.empty(_MAX_READ * _MAX_READ * 3, np.uint8)
+        self._bins = np.empty(_MAX_READ * _MAX_READ, np.intp)
+        self._channel = np.empty(_MAX_READ * _MAX_READ, np.intp)
+        self._values = np.empty(_MAX_READ * _MAX_READ)
         self._reference = max(self._mean_likelihood(image, box), 1e-3)
 
     def _mean_likelihood(self, image: np.ndarray, box: tuple[float, ...]) -> float:
+        """``_likelihood[_bins(pixels)].mean()`` over the box's sampled pixels, computed in
+        the preallocated buffers: this runs on every frame.
+        """
         s = _box_slices(box, *image.shape[:2])
         if s is None:
             return 0.0
-        return float(self._likelihood[_bins(image[s])].mean())
+        pixels = image[s]
+        rows, cols = pixels.shape[:2]
+        n = rows * cols
+        levels = self._levels[: n * 3].reshape(rows, cols, 3)
+        np.right_shift(pixels, 8 - _BITS, out=levels)
+        bins, channel = self._bins[:n].reshape(rows, cols), self._channel[:n].reshape(rows, cols)
+        np.copyto(bins, levels[..., 0])
+        bins <<= 2 * _BITS
+        for c, shift in ((1, _BITS), (2, 0)):
+            np.copyto(channel, levels[..., c])
+            channel <<= shift
+            bins |= channel
+        values = self._values[:n]
+        np.take(self._likelihood, self._bins[:n], out=values, mode="clip")
+        return float(values.mean())
 
     def agreement(self, image: np.ndarray, box: tuple[float, ...]) -> float:
         """How much of the selection's target colour ``box`` holds, in [0, 1] (1: as much)."""
