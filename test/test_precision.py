@@ -85,6 +85,8 @@ def test_bad_precision_choices_are_refused(tmp_path: Path) -> None:
         graph_precision(ckpt, "auto", CPU, True, "int8")
     with pytest.raises(ValueError, match="not with fp16 or engine torch"):
         load_engine(ckpt, engine="torch", precision="int8")
+    with pytest.raises(ValueError, match="SEAT has no int8 graph"):
+        load_engine(default_model_path("seat"), providers=CPU, precision="int8")
 
 
 def test_verified_weights_run_the_cached_int8_graph_by_default(tmp_path: Path, monkeypatch) -> None:

@@ -73,6 +73,9 @@ def _exported_dir(checkpoint: Path, variant: str | None, precision: str) -> Path
     if precision == "int8":
         from ..deploy.calibration import calibration_feeds
 
+        family = of_checkpoint(checkpoint)
+        if "int8" not in family.export_options:
+            raise ValueError(f"{checkpoint}: {family.title} has no int8 graph; use precision fp32 or auto")
         fp32 = _exported_dir(checkpoint, variant, "fp32")
         log.info("quantising %s to %s", fp32, out)
         out.parent.mkdir(parents=True, exist_ok=True)
