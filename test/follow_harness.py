@@ -12,6 +12,8 @@ import ros_harness
 import yaml
 from ament_index_python.packages import get_package_share_directory
 
+from asymtrack_ros.files.resources import flatten
+
 executable = ros_harness.node_executable
 
 
@@ -25,16 +27,6 @@ def _merge(base: dict, dotted: dict[str, Any]) -> dict:
     return base
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def params_file(
     path: Path, node: str, namespace: str, overrides: dict[str, Any], shipped: tuple[str, ...] = ()
 ) -> Path:
@@ -45,7 +37,7 @@ def params_file(
     share = Path(get_package_share_directory("asymtrack_ros")) / "config"
     for name in shipped:
         data = yaml.safe_load((share / name).read_text())
-        dotted.update(_flatten(data[node]["ros__parameters"]))
+        dotted.update(flatten(data[node]["ros__parameters"]))
     dotted.update(overrides)
     path.write_text(yaml.safe_dump({f"{namespace}/{node}": {"ros__parameters": _merge({}, dotted)}}))
     return path
