@@ -267,6 +267,7 @@ def run(soak: Soak, node: subprocess.Popen, args: argparse.Namespace) -> dict:
         "rss_max_mib": max(v for _, v in rss),
         "rss_slope_mib_per_min": slope_per_min(rss),
         "rss_slope_second_half_mib_per_min": slope_per_min(half),
+        "rss_samples": [(round(t, 1), round(v, 2)) for t, v in rss],
         "window_minutes": window / 60,
         "first_window": window_stats(timings, 0.0, window),
         "last_window": window_stats(timings, duration - window, duration + 1.0),
