@@ -80,7 +80,8 @@ class OnnxEngine:
         self._search = self._session(model_dir / "search.onnx", opts, chosen)
         # The template graph runs once per target: its threads must not spin-wait after
         # it, or they steal the cores from the per-frame search graph.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._template = self._session(model_dir / "template.onnx", opts, chosen)
         self.provider = self._search.get_providers()[0]
         self._output_names = [o.name for o in self._search.get_outputs()]
