@@ -58,11 +58,12 @@ def test_overhead_parts_add_up_to_the_frame() -> None:
     assert {"network", "crop and normalisation", "colour check", "post-processing"} <= set(parts)
     assert all(math.isfinite(v) and v >= 0 for v in parts.values()), parts
     assert parts["network"] > 0 and parts["crop and normalisation"] > 0
-    # The frame is the parts together (each rounded at 0.001 ms), and the share outside the
-    # network is the rest of it.
-    assert abs(sum(parts.values()) - r["frame_ms"]) <= 0.001 * (len(parts) + 1)
-    assert abs(r["frame_ms"] - parts["network"] - r["outside_network_ms"]) <= 0.003
-    assert 0 < r["outside_network_share"] < 1
+    # Medians of per-frame figures: the time outside the network is the frame's rest, so
+    # at most the frame, and the parts outside the network are each at most that rest.
+    assert 0 < r["outside_network_ms"] < r["frame_ms"]
+    assert r["outside_network_share"] == round(r["outside_network_ms"] / r["frame_ms"], 3)
+    outside_parts = [v for k, v in parts.items() if k != "network"]
+    assert max(outside_parts) <= r["outside_network_ms"] + 0.001
     text = format_overhead(r)
     for name, value in parts.items():
         assert f"| {name} | {value} | " in text

@@ -5,7 +5,7 @@ crop and its normalisation, the colour check, the post-processing (corner poster
 plausibility factor, size smoothing, the TRACKING / LOST state machine) and, in the node,
 turning the received message into an array. Each part is timed where it runs, inside the
 same ``update`` calls, on a 640x480 BGR frame sequence with a moving target; the
-post-processing is what remains of ``update`` once the timed parts are taken out.
+post-processing is what remains of each ``update`` once the timed parts are taken out.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class _Stopwatch:
     """Wraps a callable and adds up the seconds its calls take."""
 
     def __init__(self, fn: Callable[..., Any]) -> None:
-        self.fn, self.seconds, self.calls = fn, 0.0, 0
+        self.fn, self.seconds = fn, 0.0
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
@@ -36,10 +36,6 @@ class _Stopwatch:
             return self.fn(*args, **kwargs)
         finally:
             self.seconds += time.perf_counter() - t0
-            self.calls += 1
-
-    def reset(self) -> None:
-        self.seconds, self.calls = 0.0, 0
 
 
 def synthetic_frames(count: int, seed: int = 0) -> tuple[list[np.ndarray], tuple[float, float, float, float]]:
@@ -78,38 +74,40 @@ def _message_conversion_ms(frame: np.ndarray, repeats: int) -> float | None:
 
 
 def run_overhead(model: str | None = None, frames: int = 300, threads: int = 1) -> dict:
-    """Mean ms per frame of each part over ``frames`` updates of the shipped AsymTrack-T
-    (or ``model``) on onnxruntime CPU, the default engine path of a CPU-only robot.
+    """Median ms per frame of each part over ``frames`` updates of the shipped AsymTrack-T
+    (or ``model``) on onnxruntime CPU, the default engine path of a CPU-only robot. Medians
+    of per-frame figures, as for every latency here: on a shared machine a preempted
+    frame would otherwise charge its wait to whichever short part it fell in.
     """
     engine = load_engine(model, engine="onnxruntime", providers=("cpu",), threads=threads)
     tracker = AsymTrackTracker(engine, TrackerParams(bgr_input=True))
     images, box = synthetic_frames(frames + 1)
     tracker.init(images[0], box)
-    network = _Stopwatch(engine.track)
-    crop = _Stopwatch(tracker._search_crop)
-    tracker._search_crop = crop
-    engine.track = network  # instance attribute: the tracker calls this one
-    colour = _Stopwatch(tracker._colours.agreement) if tracker._colours is not None else None
-    if colour is not None:
-        tracker._colours.agreement = colour
-    update = _Stopwatch(tracker.update)
+    watches = {"network": _Stopwatch(engine.track), "crop and normalisation": _Stopwatch(tracker._search_crop)}
+    engine.track = watches["network"]  # instance attributes: the tracker calls these
+    tracker._search_crop = watches["crop and normalisation"]
+    if tracker._colours is not None:
+        watches["colour check"] = tracker._colours.agreement = _Stopwatch(tracker._colours.agreement)
+    per_frame: dict[str, list[float]] = {name: [] for name in [*watches, "post-processing", "frame"]}
     for image in images[1:]:
-        update(image)
-    n = update.calls
-    parts = {
-        "network": network.seconds,
-        "crop and normalisation": crop.seconds,
-        "colour check": colour.seconds if colour else 0.0,
-    }
-    parts["post-processing"] = max(0.0, update.seconds - sum(parts.values()))
-    ms = {name: 1000 * s / n for name, s in parts.items()}
+        before = {name: w.seconds for name, w in watches.items()}
+        t0 = time.perf_counter()
+        tracker.update(image)
+        total = time.perf_counter() - t0
+        spent = {name: w.seconds - before[name] for name, w in watches.items()}
+        for name, seconds in spent.items():
+            per_frame[name].append(seconds)
+        per_frame["post-processing"].append(max(0.0, total - sum(spent.values())))
+        per_frame["frame"].append(total)
+    ms = {name: 1000 * float(np.median(v)) for name, v in per_frame.items()}
+    outside = 1000 * float(np.median(np.subtract(per_frame["frame"], per_frame["network"])))
     conversion = _message_conversion_ms(images[0], min(frames, 100))
+    frame_ms = ms.pop("frame")
     if conversion is not None:
         ms["message conversion (node)"] = conversion
-    frame_ms = 1000 * update.seconds / n + (conversion or 0.0)
-    outside = frame_ms - ms["network"]
+        frame_ms, outside = frame_ms + conversion, outside + conversion
     return {
-        "frames": n,
+        "frames": frames,
         "engine": f"{engine.name} {engine.provider} {engine.spec.precision}",
         "parts_ms": {k: round(v, 3) for k, v in ms.items()},
         "frame_ms": round(frame_ms, 3),
@@ -120,7 +118,7 @@ def run_overhead(model: str | None = None, frames: int = 300, threads: int = 1) 
 
 def format_overhead(r: dict) -> str:
     lines = [
-        f"per-frame time outside the network ({r['engine']}, 640x480, mean of {r['frames']} frames): "
+        f"per-frame time outside the network ({r['engine']}, 640x480, median of {r['frames']} frames): "
         f"{r['outside_network_ms']} ms of {r['frame_ms']} ms ({r['outside_network_share']:.0%})",
         "",
         "| part | ms/frame | share of frame |",
