@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 DISTORTION_MODELS = ("plumb_bob", "rational_polynomial", "equidistant")
+_PINHOLE_MODELS = DISTORTION_MODELS[:2]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class CameraModel:
             raise ValueError(f"camera image size must be positive, got {self.width}x{self.height}")
         if not all(math.isfinite(v) for v in self.distortion):
             raise ValueError("distortion coefficients must be finite")
+        # What OpenCV's undistortion takes (the fisheye model reads the first 4).
+        n, model = len(self.distortion), self.distortion_model
+        if (model == "equidistant" and n < 4) or (model in _PINHOLE_MODELS and n not in (4, 5, 8, 12, 14)):
+            raise ValueError(f"{n} distortion coefficients do not fit the {model} model")
 
     @classmethod
     def from_hfov(cls, hfov_rad: float, width: int, height: int) -> CameraModel:

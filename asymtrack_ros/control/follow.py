@@ -163,10 +163,16 @@ class FollowController:
         return ""
 
     def _camera_for(self, obs: Observation) -> CameraModel | None:
-        if self.camera is not None:
-            return self.camera.scaled_to(obs.image_width, obs.image_height)
-        if self.p.hfov > 0.0:
-            return CameraModel.from_hfov(self.p.hfov, obs.image_width, obs.image_height)
+        """The camera at the box's image size; None without a model, or when that size makes
+        none (camera_info of 1x1 px against an image of 10^9 px: infinite focal lengths).
+        """
+        try:
+            if self.camera is not None:
+                return self.camera.scaled_to(obs.image_width, obs.image_height)
+            if self.p.hfov > 0.0:
+                return CameraModel.from_hfov(self.p.hfov, obs.image_width, obs.image_height)
+        except ValueError:
+            return None
         return None
 
     # output -------------------------------------------------------------------------
@@ -256,7 +262,12 @@ class FollowController:
             dt = nominal
         self._last_stamp = obs.stamp
         cam = self._camera_for(obs)
-        assert cam is not None  # checked by observe()
+        if cam is None:  # observe() had one; a camera_info since then made it unusable
+            for q in self.pid.values():
+                q.reset()
+            st = Status(state=FollowState.FOLLOWING, engaged=True)
+            st.message = "no usable camera model since the last box; holding zero"
+            return Command(), st
         x, y, w, h = obs.box
         xn, yn = cam.normalized(x + w / 2.0, y + h / 2.0)
         _, top = cam.normalized(x + w / 2.0, y)
