@@ -29,6 +29,7 @@ from ..models.asymtrack import AsymTrack, model_spec
 from ..models.seat.arch import SeatArch, builtin_arch
 from ..models.seat.checkpoint import load_seat_checkpoint
 from ..models.seat.net import SeatNet
+from ..tracking.lightfc import BACKBONE_FILE, TRACKING_FILE
 
 MODELS = ("seat-lt", "seat-al", "asymtrack-tiny", "asymtrack-tiny-int8", "asymtrack-small", "asymtrack-base")
 # The peers' files, (run every frame, run once per target): per frame NanoTrack runs its
@@ -38,7 +39,7 @@ MODELS = ("seat-lt", "seat-al", "asymtrack-tiny", "asymtrack-tiny-int8", "asymtr
 PEERS = {
     "nanotrack-v2": (("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx"), ()),
     "vittrack": (("vit.onnx",), ()),
-    "lightfc-w8a8": (("lightfc_w8a8_tracking_opset12.onnx",), ("lightfc_w8a8_backbone_opset12.onnx",)),
+    "lightfc-w8a8": ((TRACKING_FILE,), (BACKBONE_FILE,)),
 }
 
 
