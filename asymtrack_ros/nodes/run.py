@@ -21,6 +21,7 @@ from rclpy.signals import SignalHandlerOptions
 
 from .stop import STOP, StopRequest
 
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 POLL_S = 0.1  # how soon a spin notices a stop request (a Python handler runs between waits)
 
 
@@ -32,13 +33,22 @@ def init(args: list[str] | None = None) -> StopRequest:
 
 
 def declare_parameters(node: Node, spec: Mapping[str, tuple[Any, str]]) -> dict[str, Any]:
-    """Declare ``{name: (default, description)}`` on ``node``; returns the values in effect.
-    Read-only: nodes read their parameters once, so a change at run time is refused with a
-    reason rather than accepted and silently ignored.
+    """Declare ``{name: (default, description)}`` on ``node``; returns the values in effect,
+    of the default's type (an integer is taken for a number). A value of another type is a
+    ValueError naming the parameter, not rclpy's exception with a traceback. Read-only:
+    nodes read their parameters once, so a change at run time is refused with a reason
+    rather than accepted and silently ignored.
     """
+    values = {}
     for name, (default, desc) in spec.items():
-        node.declare_parameter(name, default, ParameterDescriptor(description=desc, read_only=True))
-    return {name: node.get_parameter(name).value for name in spec}
+        descriptor = ParameterDescriptor(description=desc, read_only=True, dynamic_typing=True)
+        value = node.declare_parameter(name, default, descriptor).value
+        if isinstance(default, float) and type(value) is int:
+            value = float(value)
+        if type(value) is not type(default):
+            raise ValueError(f"parameter '{name}' must be {_KINDS[type(default)]}, got {value!r}")
+        values[name] = value
+    return values
 
 
 def spin_until_shutdown(node: Node, stop: StopRequest | None = None) -> None:

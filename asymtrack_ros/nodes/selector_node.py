@@ -156,7 +156,12 @@ def run_window(node: SelectorNode, stop: StopRequest) -> None:
 
 def main(args: list[str] | None = None) -> int:
     stop = init(args)
-    node = SelectorNode()
+    try:
+        node = SelectorNode()
+    except ValueError as err:  # a parameter of the wrong type or range: one line, no traceback
+        print(f"selector_node: {err}", file=sys.stderr)
+        finish(None)
+        return 2
     reason = check_gui(node.window)
     if reason is not None:
         print(NO_GUI.format(err=reason), file=sys.stderr)

@@ -10,6 +10,7 @@ debug image only then.
 from __future__ import annotations
 
 import ipaddress
+import math
 import sys
 import threading
 import time
@@ -51,6 +52,13 @@ class WebUiNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("web_ui_node", **kwargs)
         self.p = p = declare_parameters(self, PARAMETERS)
+        if not 0 <= p["port"] <= 65535:
+            raise ValueError(f"parameter 'port' must be 0 to 65535, got {p['port']}")
+        for name, zero_ok in (("follow_timeout_s", False), ("idle_unsubscribe_s", True)):
+            if not (math.isfinite(p[name]) and (p[name] > 0 or zero_ok and p[name] == 0)):
+                raise ValueError(
+                    f"parameter '{name}' must be a finite number {'>=' if zero_ok else '>'} 0, got {p[name]}"
+                )
         if p["image_transport"] not in ("raw", "compressed"):
             raise ValueError(f"parameter 'image_transport' must be raw or compressed, got {p['image_transport']!r}")
         self.defaults = StreamOptions(float(p["stream_fps"]), int(p["jpeg_quality"]), int(p["max_width"]))
