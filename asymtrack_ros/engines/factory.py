@@ -37,6 +37,10 @@ def int8_record_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.stem + ".int8.json")
 
 
+def int8_keeps_accuracy(fp32_auc: float, int8_auc: float) -> bool:
+    return math.isfinite(fp32_auc) and math.isfinite(int8_auc) and int8_auc >= fp32_auc - INT8_AUC_TOLERANCE
+
+
 def int8_holds(checkpoint: Path) -> bool:
     """Whether shipping measured the int8 search graph of exactly this file within
     ``INT8_AUC_TOLERANCE`` of its fp32 graph's AUC. No record, a record of other weights or
@@ -55,7 +59,7 @@ def int8_holds(checkpoint: Path) -> bool:
     if not same_file:
         log.warning("%s records other weights than %s; using the fp32 graph", path, checkpoint.name)
         return False
-    return math.isfinite(fp32) and math.isfinite(int8) and int8 >= fp32 - INT8_AUC_TOLERANCE
+    return int8_keeps_accuracy(fp32, int8)
 
 
 def _exported_dir(checkpoint: Path, variant: str | None, precision: str) -> Path:

@@ -10,12 +10,12 @@ import json
 import tempfile
 from pathlib import Path
 
-from ..engines.factory import INT8_AUC_TOLERANCE, file_digest, int8_record_path
+from ..engines.factory import INT8_AUC_TOLERANCE, file_digest, int8_keeps_accuracy, int8_record_path
 from ..evaluation.datasets import load_dataset
 from ..evaluation.report import summarize
 from ..evaluation.runner import run_all, score_results
 
-PRECISIONS = ("fp32", "int8")
+COMPARED = ("fp32", "int8")
 
 
 def check_int8(checkpoint: str | Path, datasets: list[str], workers: int = 1) -> dict:
@@ -26,11 +26,11 @@ def check_int8(checkpoint: str | Path, datasets: list[str], workers: int = 1) ->
     sequences = [s for spec in datasets for s in load_dataset(spec)]
     if not sequences:
         raise ValueError(f"no sequences in {datasets}")
-    specs = [f"asymtrack:{checkpoint}:onnxruntime:{p}" for p in PRECISIONS]
+    specs = [f"asymtrack:{checkpoint}:onnxruntime:{p}" for p in COMPARED]
     with tempfile.TemporaryDirectory() as tmp:
         run_all(specs, sequences, tmp, workers)
         summary = summarize(score_results(tmp, sequences))
-    overall = {p: next(s["overall"] for name, s in summary.items() if name.endswith(f" {p}")) for p in PRECISIONS}
+    overall = {p: next(s["overall"] for name, s in summary.items() if name.endswith(f" {p}")) for p in COMPARED}
     record = {
         "checkpoint": checkpoint.name,
         "checkpoint_sha1": file_digest(checkpoint),
@@ -42,6 +42,6 @@ def check_int8(checkpoint: str | Path, datasets: list[str], workers: int = 1) ->
         "fp32_median_ms": round(overall["fp32"]["median_ms"], 2),
         "int8_median_ms": round(overall["int8"]["median_ms"], 2),
     }
-    record["int8_default"] = record["int8_auc"] >= record["fp32_auc"] - INT8_AUC_TOLERANCE
+    record["int8_default"] = int8_keeps_accuracy(record["fp32_auc"], record["int8_auc"])
     int8_record_path(checkpoint).write_text(json.dumps(record, indent=2) + "\n")
     return record
