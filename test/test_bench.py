@@ -49,7 +49,7 @@ def test_bench_reports_every_engine() -> None:
     assert f"{report['gmacs_search']} GMACs/frame" in text and "peak RSS (onnxruntime, 640x480): " in text
 
 
-def test_overhead_parts_add_up_to_the_frame() -> None:
+def test_overhead_parts_lie_within_the_time_outside_the_network() -> None:
     from asymtrack_ros.benchmarks.overhead import format_overhead, run_overhead
 
     r = run_overhead(frames=8)
