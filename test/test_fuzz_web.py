@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from test_web_api import Recorder  # the same recording backend the API tests use
 
 from asymtrack_ros.tracking.session import Command, Selection
 from asymtrack_ros.ui.web_api import (
@@ -152,24 +153,6 @@ def test_host_check_admits_only_literals_localhost_and_named_hosts(host, allowed
 
 
 # -- raw HTTP to a real server ---------------------------------------------------------------
-
-
-class Recorder:
-    """The backend: records what reaches it."""
-
-    def __init__(self) -> None:
-        self.selections: list[Selection] = []
-        self.follows: list[bool] = []
-
-    def select(self, selection: Selection) -> None:
-        self.selections.append(selection)
-
-    def follow(self, enable: bool) -> tuple[int, str]:
-        self.follows.append(enable)
-        return 200, "ok"
-
-    def status(self) -> dict[str, Any]:
-        return {"tracker": None}
 
 
 @pytest.fixture(scope="module")
