@@ -9,8 +9,8 @@ The simulator selects the target on the tracker's `select` topic (the true box, 
 operator's click would) once the tracker listens; a selection that reaches the tracker
 before its first image waits for it. All three nodes are essential: when one exits, the
 launch ends, with a non-zero exit code when it failed (e.g. a model that cannot load).
-The controller starts disengaged; engage:=true calls its ~/enable service a few seconds
-after start, otherwise:
+The controller starts disengaged; engage:=true runs follow_engage (one call to its
+~/enable service, ended cleanly by Ctrl-C) engage_delay_s after start, otherwise:
 
   ros2 service call /sim/follow_controller_node/enable std_srvs/srv/SetBool "{data: true}"
 
@@ -26,7 +26,7 @@ import os
 import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, TimerAction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, TimerAction
 from launch_ros.actions import Node
 
 from asymtrack_ros.nodes.launch_actions import essential
@@ -117,11 +117,8 @@ def _nodes(context, *args, **kwargs):
         )
     actions = [*nodes, *(essential(node) for node in nodes)]
     if arg("engage").lower() in TRUE:
-        service = f"{'/' + ns.strip('/') if ns.strip('/') else ''}/follow_controller_node/enable"
-        call = ExecuteProcess(
-            cmd=["ros2", "service", "call", service, "std_srvs/srv/SetBool", "{data: true}"], output="screen"
-        )
-        actions.append(TimerAction(period=float(arg("engage_delay_s") or 8.0), actions=[call]))
+        engage = Node(package=PACKAGE, executable="follow_engage", namespace=ns, output="screen", emulate_tty=True)
+        actions.append(TimerAction(period=float(arg("engage_delay_s") or 8.0), actions=[engage]))
     return actions
 
 
@@ -142,7 +139,7 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument(
                 "engage",
                 default_value="false",
-                description="true: call follow_controller_node/enable after engage_delay_s",
+                description="true: engage follow_controller_node (its enable service) after engage_delay_s",
             ),
             DeclareLaunchArgument(
                 "engage_delay_s",

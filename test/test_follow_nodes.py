@@ -339,3 +339,57 @@ def test_bad_parameter_stops_the_node_with_its_name(tmp_path) -> None:
         code = proc.stop()
     assert code == 2
     assert "rate_hz" in proc.output() and "Traceback" not in proc.output()
+
+
+def run_engage(tmp_path: Path, namespace: str, *params: str) -> NodeProcess:
+    args = ["--ros-args", "-r", f"__ns:={namespace}", *(a for p in params for a in ("-p", p))]
+    return NodeProcess("follow_engage", args, tmp_path / "engage.log")
+
+
+def test_follow_engage_engages_then_disengages_and_exits_0(h, tmp_path) -> None:
+    for enable, engaged_after in (("true", True), ("false", False)):
+        t0 = time.time()
+        proc = run_engage(tmp_path, h.node.get_namespace(), f"enable:={enable}")
+        try:
+            code = proc.wait(timeout=START_S)
+        finally:
+            proc.stop()
+        assert code == 0, proc.output()
+        assert ("engaged" if engaged_after else "disengaged") in proc.output()
+        h.spin_until(
+            lambda t0=t0, want=engaged_after: any(stamp_s(s) >= t0 and s.engaged == want for _, s in h.status),
+            f"a status with engaged={engaged_after}",
+            box=RIGHT_LOW,
+        )
+
+
+def test_follow_engage_without_a_controller_gives_up_with_1(tmp_path) -> None:
+    proc = run_engage(tmp_path, f"/no_controller_{os.getpid()}", "timeout_s:=1.0")
+    try:
+        code = proc.wait(timeout=START_S)
+    finally:
+        proc.stop()
+    assert code == 1, proc.output()
+    assert "follow_controller_node/enable did not come up within 1 s" in proc.output(), proc.output()
+
+
+def test_follow_engage_stopped_while_waiting_exits_0(tmp_path) -> None:
+    """Ctrl-C before the controller answers (as in a launch stopped early): a clean exit."""
+    proc = run_engage(tmp_path, f"/no_controller_{os.getpid()}")
+    deadline = time.monotonic() + START_S
+    while proc.alive() and "once it is up" not in proc.output() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proc.alive(), proc.output()
+    code = proc.stop()
+    assert code == 0, proc.output()
+    assert "Traceback" not in proc.output()
+
+
+def test_follow_engage_bad_parameter_exits_2(tmp_path) -> None:
+    proc = run_engage(tmp_path, "/follow_bad", "timeout_s:=soon")
+    try:
+        code = proc.wait(timeout=START_S)
+    finally:
+        proc.stop()
+    assert code == 2, proc.output()
+    assert "timeout_s" in proc.output() and "Traceback" not in proc.output()
