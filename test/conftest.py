@@ -62,7 +62,7 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -
     import torch
 
     from asymtrack_ros.deploy.export import export_onnx
-    from asymtrack_ros.models.asymtrack import model_spec
+    from asymtrack_ros.models.asymtrack_variants import model_spec
     from asymtrack_ros.models.checkpoint import load_checkpoint
 
     io = asym_io("tiny")

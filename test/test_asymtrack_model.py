@@ -7,7 +7,8 @@ import pytest
 import torch
 from conftest import ASYM_FIXTURES, asym_io
 
-from asymtrack_ros.models.asymtrack import CACHE_NAMES, AsymTrack
+from asymtrack_ros.models.asymtrack import AsymTrack
+from asymtrack_ros.models.asymtrack_variants import CACHE_NAMES
 from asymtrack_ros.models.checkpoint import load_checkpoint, state_dict_of
 from asymtrack_ros.models.safe_pickle import read_checkpoint
 

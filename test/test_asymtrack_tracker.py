@@ -20,7 +20,7 @@ from asymtrack_ros.engines.factory import load_engine
 from asymtrack_ros.engines.onnx_engine import OnnxEngine
 from asymtrack_ros.files.resources import default_model_path
 from asymtrack_ros.files.sequences import read_boxes
-from asymtrack_ros.models.asymtrack import model_spec
+from asymtrack_ros.models.asymtrack_variants import model_spec
 from asymtrack_ros.models.checkpoint import load_checkpoint
 from asymtrack_ros.tracking.asymtrack_tracker import AsymTrackTracker, CornerPosterior
 from asymtrack_ros.tracking.crop import CropSampler

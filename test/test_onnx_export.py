@@ -18,7 +18,7 @@ from asymtrack_ros.engines.factory import load_engine
 from asymtrack_ros.engines.onnx_engine import OnnxEngine, resolve_providers
 from asymtrack_ros.engines.torch_engine import TorchEngine
 from asymtrack_ros.files.resources import default_model_path
-from asymtrack_ros.models.asymtrack import CACHE_NAMES, model_spec
+from asymtrack_ros.models.asymtrack_variants import CACHE_NAMES, model_spec
 from asymtrack_ros.models.checkpoint import load_checkpoint
 
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import SEQUENCES
 
 from asymtrack_ros.cli import main
-from asymtrack_ros.models.asymtrack import get_variant
+from asymtrack_ros.models.asymtrack_variants import get_variant
 from asymtrack_ros.sampling.pairs import Augment, PairDataset
 from asymtrack_ros.training.datasets import Otb, build_source
 from asymtrack_ros.training.pair_cache import INDEX, PairCache, build_cache

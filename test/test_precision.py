@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,6 +92,19 @@ def test_bad_precision_choices_are_refused(tmp_path: Path) -> None:
         load_engine(default_model_path("seat"), providers=CPU, precision="int8")
 
 
+# A tracker from weights whose graph is cached, in a fresh interpreter: what a node does at start.
+NO_TORCH_TO_RUN = """
+import sys
+import numpy as np
+from asymtrack_ros.engines.factory import create_tracker, load_engine
+tracker = create_tracker(load_engine(sys.argv[1], providers=("cpu",)))
+image = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+tracker.init(image, (100, 80, 40, 30))
+tracker.update(image)
+print(tracker.engine.spec.precision, sorted(m for m in ("torch", "onnx") if m in sys.modules))
+"""
+
+
 def test_verified_weights_run_the_cached_int8_graph_by_default(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("ASYMTRACK_CACHE", str(tmp_path / "cache"))
     ckpt = _shipped_copy(tmp_path)
@@ -103,6 +119,12 @@ def test_verified_weights_run_the_cached_int8_graph_by_default(tmp_path: Path, m
     assert load_engine(ckpt, providers=CPU, precision="fp32").spec.precision == "fp32"
     with pytest.raises(ValueError, match="precision applies to checkpoints"):
         load_engine(tmp_path / "cache" / "onnx" / entries[0], precision="int8")
+    # Running the cached graph imports neither torch nor onnx (start-up time and memory).
+    run = subprocess.run(
+        [sys.executable, "-c", NO_TORCH_TO_RUN, str(ckpt)], capture_output=True, text=True, env=os.environ
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split("\n")[-2] == "int8 []", run.stdout
 
 
 def test_shipping_check_writes_the_record_the_default_follows(tmp_path: Path, monkeypatch, shared: Path) -> None:

@@ -14,7 +14,7 @@ from asymtrack_ros.evaluation.datasets import load_dataset
 from asymtrack_ros.evaluation.metrics import SIZE_BUCKETS, aggregate_by_size, ious_by_size, score_sequence, size_at_720
 from asymtrack_ros.evaluation.report import markdown_table, summarize
 from asymtrack_ros.files.sequences import read_name_list
-from asymtrack_ros.models.asymtrack import get_variant
+from asymtrack_ros.models.asymtrack_variants import get_variant
 from asymtrack_ros.sampling.pairs import Augment, make_pair
 from asymtrack_ros.training.config import ConfigError, load_config
 from asymtrack_ros.training.datasets import Otb, build_source

@@ -13,8 +13,9 @@ from conftest import asym_io
 
 from asymtrack_ros.deploy.export import export_onnx
 from asymtrack_ros.engines.onnx_engine import OnnxEngine
-from asymtrack_ros.models.asymtrack import AsymTrack, model_spec
+from asymtrack_ros.models.asymtrack import AsymTrack
 from asymtrack_ros.models.asymtrack_blocks import to_nchw
+from asymtrack_ros.models.asymtrack_variants import model_spec
 from asymtrack_ros.models.checkpoint import load_checkpoint
 
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import SEQUENCES
 
 from asymtrack_ros.cli import main
-from asymtrack_ros.models.asymtrack import get_variant
+from asymtrack_ros.models.asymtrack_variants import get_variant
 from asymtrack_ros.sampling.assets import index_backgrounds, index_objects
 from asymtrack_ros.sampling.geometry import box_in_crop, crop_patch
 from asymtrack_ros.sampling.pairs import Augment, PairDataset, far_crop_centre, make_pair

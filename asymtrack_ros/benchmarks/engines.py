@@ -28,7 +28,8 @@ from ..deploy.export import export_onnx
 from ..deploy.quantize import quantize_int8
 from ..engines.onnx_engine import OnnxEngine
 from ..engines.torch_engine import TorchEngine
-from ..models.asymtrack import AsymTrack, model_spec
+from ..models.asymtrack import AsymTrack
+from ..models.asymtrack_variants import model_spec
 from ..models.checkpoint import load_checkpoint
 
 

@@ -25,7 +25,8 @@ from ..deploy.export import export_onnx
 from ..deploy.quantize import quantize_int8
 from ..deploy.seat import example_inputs, export_seat
 from ..engines.onnx_engine import OnnxEngine
-from ..models.asymtrack import AsymTrack, model_spec
+from ..models.asymtrack import AsymTrack
+from ..models.asymtrack_variants import model_spec
 from ..models.seat.arch import SeatArch, builtin_arch
 from ..models.seat.checkpoint import load_seat_checkpoint
 from ..models.seat.net import SeatNet

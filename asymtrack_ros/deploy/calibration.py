@@ -11,7 +11,7 @@ import onnxruntime as ort
 import torch
 
 from ..contracts.spec import ModelSpec
-from ..models.asymtrack import get_variant
+from ..models.asymtrack_variants import get_variant
 from ..sampling.pairs import Augment, PairDataset, to_input
 from ..sampling.synthetic import SyntheticSource
 

@@ -21,7 +21,6 @@ from ..contracts.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 OPSET = 17
-GRAPHS_REVISION = 2  # bump when the exported graphs change: cached exports of older revisions are redone
 
 
 class _TemplateGraph(nn.Module):

@@ -27,9 +27,6 @@ import onnx
 
 from ..contracts.spec import ModelSpec
 
-# Bumped whenever the quantised graph changes for the same fp32 export (cache key).
-INT8_REVISION = 2
-
 
 @contextmanager
 def _quiet_root_logger() -> Iterator[None]:

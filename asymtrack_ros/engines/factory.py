@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Sequence
 
 from ..contracts.engine import Engine
+from ..deploy.revisions import GRAPHS_REVISION, INT8_REVISION
 from ..families.registry import by_name, of_checkpoint
 from ..files.resources import cache_root, default_model_path
 from ..tracking.tracker import Tracker, TrackerParams
 from .onnx_engine import OnnxEngine, accelerated
-from .torch_engine import TorchEngine
 
 log = logging.getLogger(__name__)
 ENGINES = ("auto", "torch", "onnxruntime")
@@ -66,9 +66,6 @@ def _exported_dir(checkpoint: Path, variant: str | None, precision: str) -> Path
     """Export a checkpoint once (``precision`` fp32, fp16 or int8); later loads reuse the
     directory keyed by file content. The int8 graph is quantised from the fp32 export.
     """
-    from ..deploy.export import GRAPHS_REVISION
-    from ..deploy.quantize import INT8_REVISION, quantize_int8
-
     tag = f"int8q{INT8_REVISION}" if precision == "int8" else precision
     name = f"{file_digest(checkpoint)[:16]}-{variant or 'auto'}-{tag}-r{GRAPHS_REVISION}"
     out = cache_root() / "onnx" / name
@@ -76,6 +73,7 @@ def _exported_dir(checkpoint: Path, variant: str | None, precision: str) -> Path
         return out
     if precision == "int8":
         from ..deploy.calibration import calibration_feeds
+        from ..deploy.quantize import quantize_int8
 
         family = of_checkpoint(checkpoint)
         if "int8" not in family.export_options:
@@ -144,6 +142,8 @@ def load_engine(
         raise FileNotFoundError(f"{path}: no such model directory or checkpoint")
     chosen = graph_precision(path, engine, providers, fp16, precision)
     if engine == "torch":
+        from .torch_engine import TorchEngine  # torch only for the torch engine
+
         family = of_checkpoint(path)
         net = family.load(path, variant)
         return TorchEngine(net, family.spec(net), device, fp16)

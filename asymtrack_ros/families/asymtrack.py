@@ -5,16 +5,36 @@ on request, and ``AsymTrackTracker``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from ..models.asymtrack import VARIANTS, AsymTrack, model_spec
-from ..models.checkpoint import is_asymtrack_checkpoint, load_checkpoint
+from ..models.asymtrack_variants import VARIANTS, model_spec
 from ..tracking.asymtrack_tracker import AsymTrackTracker
 from .family import Family
 
+if TYPE_CHECKING:
+    import torch
+
+    from ..models.asymtrack import AsymTrack
+
+# torch and the network are imported where a checkpoint is read or a network built, never
+# to run an exported graph (a tracker node on onnxruntime starts without them).
+
+
+def recognises(ckpt: Any) -> bool:
+    from ..models.checkpoint import is_asymtrack_checkpoint
+
+    return is_asymtrack_checkpoint(ckpt)
+
+
+def load(path: Path, variant: str | None) -> AsymTrack:
+    from ..models.checkpoint import load_checkpoint
+
+    return load_checkpoint(path, variant)
+
 
 def example_inputs(net: AsymTrack, seed: int = 0) -> dict[str, torch.Tensor]:
+    import torch
+
     spec = model_spec(net.variant)
     gen = torch.Generator().manual_seed(seed)
     t, s = spec.template_size, spec.search_size
@@ -25,7 +45,6 @@ def export(net: AsymTrack, out_dir: str | Path, fp16: bool = False, int8: bool =
     """template.onnx, search.onnx and model.json; ``int8``: the search graph in int8 (see
     ``deploy.quantize``).
     """
-    # deploy (and onnx with it) is imported only when a network is exported
     from ..deploy.calibration import calibration_feeds
     from ..deploy.export import export_onnx
     from ..deploy.quantize import quantize_int8
@@ -43,8 +62,8 @@ ASYMTRACK = Family(
     title="AsymTrack",
     variants=tuple(sorted(VARIANTS)),
     checkpoint_form="a dict with key 'net' or a bare state dict",
-    recognises=is_asymtrack_checkpoint,
-    load=load_checkpoint,
+    recognises=recognises,
+    load=load,
     spec=lambda net: model_spec(net.variant),
     example_inputs=example_inputs,
     export=export,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..contracts.spec import ModelSpec
 from ..tracking.tracker import Tracker
+
+if TYPE_CHECKING:  # the callables import torch themselves: running an exported graph needs none
+    import torch
+    from torch import nn
 
 
 @dataclass(frozen=True)

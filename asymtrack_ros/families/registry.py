@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..models.safe_pickle import CheckpointError, read_checkpoint
 from .asymtrack import ASYMTRACK
 from .family import Family
 from .seat import SEAT
@@ -29,6 +28,8 @@ def by_name(name: str) -> Family:
 
 def of_checkpoint(path: str | Path) -> Family:
     """The family whose checkpoints hold what ``path`` holds (read safely)."""
+    from ..models.safe_pickle import CheckpointError, read_checkpoint  # torch: only to read a checkpoint
+
     ckpt = read_checkpoint(path)
     for family in FAMILIES:
         if family.recognises(ckpt):

@@ -5,15 +5,30 @@ form on request and the NPU op census, and ``SeatTracker``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from ..models.seat.checkpoint import is_seat_checkpoint, load_seat_checkpoint
-from ..models.seat.net import SeatNet
 from ..tracking.seat_tracker import SeatTracker
 from .family import Family
 
-# deploy (and onnx with it) is imported only when a network is exported
+if TYPE_CHECKING:
+    import torch
+
+    from ..models.seat.net import SeatNet
+
+# torch, the network and deploy (onnx with it) are imported where a checkpoint is read, a
+# network built or exported, never to run an exported graph.
+
+
+def recognises(ckpt: Any) -> bool:
+    from ..models.seat.checkpoint import is_seat_checkpoint
+
+    return is_seat_checkpoint(ckpt)
+
+
+def load(path: Path, variant: str | None) -> SeatNet:
+    from ..models.seat.checkpoint import load_seat_checkpoint
+
+    return load_seat_checkpoint(path, variant)
 
 
 def example_inputs(net: SeatNet, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -39,8 +54,8 @@ SEAT = Family(
     title="SEAT",
     variants=("al", "lt"),
     checkpoint_form="a dict with 'state_dict' and 'arch'",
-    recognises=is_seat_checkpoint,
-    load=load_seat_checkpoint,
+    recognises=recognises,
+    load=load,
     spec=lambda net: net.spec(),
     example_inputs=example_inputs,
     export=export,

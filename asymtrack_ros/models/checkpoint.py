@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from .asymtrack import VARIANTS, AsymTrack, get_variant
+from .asymtrack import AsymTrack
+from .asymtrack_variants import VARIANTS, get_variant
 from .safe_pickle import CheckpointError, foreign_state, read_checkpoint
 from .strict import load_strict, normalized_state
 

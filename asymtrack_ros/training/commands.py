@@ -60,7 +60,7 @@ def cmd_synth_preview(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from ..models.asymtrack import get_variant
+    from ..models.asymtrack_variants import get_variant
     from ..sampling.pairs import Augment, PairDataset
     from ..sampling.synthetic import SyntheticSource
     from .chase import ChaseSource
@@ -159,7 +159,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from ..models.asymtrack import VARIANTS
+    from ..models.asymtrack_variants import VARIANTS
 
     p = sub.add_parser("train", help="train AsymTrack (config/train_<variant>.yaml)")
     p.add_argument("--config", type=Path, help="training config YAML")

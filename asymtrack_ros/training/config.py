@@ -169,7 +169,7 @@ def load_config(path: str | Path | None, overrides: list[str] = (), base: dict |
 
 
 def validate(cfg: dict) -> None:
-    from ..models.asymtrack import VARIANTS
+    from ..models.asymtrack_variants import VARIANTS
 
     if cfg["variant"] not in VARIANTS:
         raise ConfigError(f"variant {cfg['variant']!r}: expected one of {sorted(VARIANTS)}")

@@ -162,7 +162,7 @@ def bench(
     """
     import time
 
-    from ..models.asymtrack import get_variant
+    from ..models.asymtrack_variants import get_variant
     from ..sampling.pairs import Augment, PairDataset
 
     variant = get_variant("tiny")
