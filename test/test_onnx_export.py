@@ -64,6 +64,30 @@ def test_template_cache_can_be_swapped_between_frames(tiny_onnx: Path) -> None:
     assert np.array_equal(engine.track(s, a)["boxes"], first)
 
 
+def test_outputs_are_reused_buffers_holding_each_frames_values(tiny_onnx: Path) -> None:
+    """No allocation per frame: the same arrays come back, each time with that frame's values."""
+    import onnxruntime as ort
+
+    io = asym_io("tiny")
+    engine = OnnxEngine(tiny_onnx, providers=["cpu"])
+    cache = engine.encode_template({"template": io["template"][:1]})
+    plain_template = ort.InferenceSession(str(tiny_onnx / "template.onnx"), providers=["CPUExecutionProvider"])
+    plain_search = ort.InferenceSession(str(tiny_onnx / "search.onnx"), providers=["CPUExecutionProvider"])
+    feeds = dict(
+        zip((o.name for o in plain_template.get_outputs()), plain_template.run(None, {"template": io["template"][:1]}))
+    )
+    names = [o.name for o in plain_search.get_outputs()]
+    previous = None
+    for i in range(2):
+        search = io["search"][i : i + 1]
+        got = engine.track({"search": search}, cache)
+        expected = dict(zip(names, plain_search.run(None, {**feeds, "search": search})))
+        assert previous is None or all(got[k] is previous[k] for k in names)
+        for k in names:
+            np.testing.assert_allclose(got[k], expected[k], atol=1e-6, rtol=0)
+        previous = got
+
+
 def test_cli_export(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["export", str(ASYM_FIXTURES / "small.pth.tar"), "--out", str(tmp_path / "m")]) == 0
     assert "max |diff|" in capsys.readouterr().out

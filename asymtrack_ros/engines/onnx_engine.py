@@ -85,6 +85,7 @@ class OnnxEngine:
         self._template = self._session(model_dir / "template.onnx", opts, chosen)
         self.provider = self._search.get_providers()[0]
         self._output_names = [o.name for o in self._search.get_outputs()]
+        self._outputs = _output_buffers(self._search)
 
     @staticmethod
     def _session(path: Path, opts: ort.SessionOptions, providers: list) -> ort.InferenceSession:
@@ -105,11 +106,33 @@ class OnnxEngine:
         for name, value in zip(names, values):
             binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value))
         for name in self._output_names:
-            binding.bind_output(name)
+            if self._outputs is None:
+                binding.bind_output(name)
+            else:
+                out = self._outputs[name]
+                binding.bind_output(name, "cpu", 0, out.dtype, out.shape, out.ctypes.data)
         return binding
 
     def track(self, inputs: dict[str, np.ndarray], cache: ort.IOBinding) -> dict[str, np.ndarray]:
+        """The search graph's outputs; with static output shapes, written into buffers that
+        every frame reuses (valid until the next call), so a frame allocates nothing here.
+        """
         for name, value in inputs.items():
             cache.bind_cpu_input(name, value)
         self._search.run_with_iobinding(cache)
+        if self._outputs is not None:
+            return self._outputs
         return dict(zip(self._output_names, cache.copy_outputs_to_cpu()))
+
+
+_NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+
+
+def _output_buffers(session: ort.InferenceSession) -> dict[str, np.ndarray] | None:
+    """One array per output when every output's shape and type are fixed; else None."""
+    buffers = {}
+    for out in session.get_outputs():
+        if out.type not in _NUMPY_TYPES or not all(isinstance(d, int) and d > 0 for d in out.shape):
+            return None
+        buffers[out.name] = np.empty(out.shape, _NUMPY_TYPES[out.type])
+    return buffers
