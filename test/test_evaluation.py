@@ -126,12 +126,18 @@ def test_malformed_annotations_name_file_and_line(tmp_path: Path) -> None:
         load_dataset("imagenet:/x")
 
 
-def test_eval_cli_runs_baselines_and_rescore(tmp_path: Path, tiny_onnx: Path) -> None:
+def _crossing(tmp_path: Path) -> np.ndarray:
+    """An OTB folder under ``tmp_path/seqs`` with one sequence; its ground truth."""
     seq = tmp_path / "seqs" / "Crossing"
     seq.mkdir(parents=True)
     (seq / "img").symlink_to(SEQUENCES / "Crossing" / "img")
     gt = read_boxes(SEQUENCES / "Crossing" / "groundtruth_rect.txt")
     write_boxes(seq / "groundtruth_rect.txt", gt)
+    return gt
+
+
+def test_eval_cli_runs_baselines_and_rescore(tmp_path: Path, tiny_onnx: Path) -> None:
+    gt = _crossing(tmp_path)
     out = tmp_path / "report"
     args = [
         "eval",
@@ -154,3 +160,13 @@ def test_eval_cli_runs_baselines_and_rescore(tmp_path: Path, tiny_onnx: Path) ->
     before = (out / "report.json").read_text()
     assert main([*args, "--rescore"]) == 0
     assert (out / "report.json").read_text() == before
+
+
+def test_eval_refuses_a_missing_model_before_running_anything(tmp_path: Path, capsys) -> None:
+    _crossing(tmp_path)
+    out = tmp_path / "report"
+    missing = tmp_path / "missing.pth"
+    args = ["eval", "--dataset", f"otb:{tmp_path / 'seqs'}", "--tracker", "kcf", "--tracker", f"asymtrack:{missing}"]
+    assert main([*args, "--workers", "2", "--out", str(out)]) == 2
+    assert str(missing) in capsys.readouterr().err
+    assert not (out / "results" / "KCF").exists()  # nothing ran

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +122,24 @@ def test_engine_factory_exports_checkpoints_once(tmp_path: Path, tiny_checkpoint
     assert load_engine(tiny_checkpoint, "torch").name == "torch"
     with pytest.raises(ValueError, match="unknown engine"):
         load_engine(tiny_checkpoint, "tensorflow")
+
+
+def test_processes_exporting_the_same_checkpoint_at_once_share_one_entry(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """Two nodes starting together on a fresh cache: both run, one whole entry remains."""
+    code = (
+        "import sys; from asymtrack_ros.engines.factory import load_engine; load_engine(sys.argv[1], providers=['cpu'])"
+    )
+    env = {**os.environ, "ASYMTRACK_CACHE": str(tmp_path)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tiny_checkpoint)], env=env, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    entries = list((tmp_path / "onnx").iterdir())
+    assert len(entries) == 1, entries  # no temporary folder left behind either
+    assert {p.name for p in entries[0].iterdir()} == {"template.onnx", "search.onnx", "model.json"}
 
 
 def test_fp16_export_stays_finite_and_close(tmp_path: Path, tiny_checkpoint: Path) -> None:

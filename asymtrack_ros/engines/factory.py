@@ -85,12 +85,27 @@ def _exported_dir(checkpoint: Path, variant: str | None, precision: str) -> Path
             work = Path(tmp) / "graph"
             shutil.copytree(fp32, work)
             quantize_int8(work, calibration_feeds)
-            work.rename(out)  # whole or absent: a killed run leaves no half-written cache entry
+            _publish(work, out)  # whole or absent: a killed run leaves no half-written cache entry
         return out
     family = of_checkpoint(checkpoint)
     log.info("exporting %s to %s", checkpoint, out)
-    family.export(family.load(checkpoint, variant), out, fp16=precision == "fp16")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        work = Path(tmp) / "graph"
+        family.export(family.load(checkpoint, variant), work, fp16=precision == "fp16")
+        _publish(work, out)
     return out
+
+
+def _publish(work: Path, out: Path) -> None:
+    """Move a finished export into place whole. Another process that exported the same
+    checkpoint meanwhile (two nodes starting at once) got there first: its copy is kept.
+    """
+    try:
+        work.rename(out)
+    except OSError:
+        if not (out / "model.json").is_file():
+            raise
 
 
 def graph_precision(path: Path, engine: str, providers: Sequence[str], fp16: bool, precision: str) -> str:

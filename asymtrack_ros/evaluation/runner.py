@@ -86,6 +86,11 @@ def run_all(
     package trackers' parameters.
     """
     record_versions(out_dir)
+    for spec in dict.fromkeys(tracker_specs):
+        # Built once here first: a bad spec or a missing model fails before any run (not
+        # after every other job has run), and checkpoints are exported once, not by
+        # several workers at a time.
+        make_tracker(spec, params)
     jobs = [(t, seq, str(out_dir), params) for seq in sequences for t in tracker_specs]
     if workers <= 1:
         return [run_one(*job) for job in tqdm(jobs, unit="run")]
