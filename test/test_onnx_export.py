@@ -91,6 +91,20 @@ def test_outputs_are_reused_buffers_holding_each_frames_values(tiny_onnx: Path) 
         previous = got
 
 
+def test_token_layout_changes_fold_into_onnxruntimes_layout_reorders(tiny_onnx: Path, tmp_path: Path) -> None:
+    """Tokens [B, H*W, C] become NCHW through NHWC (reshape, then a 4-D permute) and back:
+    onnxruntime folds those permutes into its own conv layout changes, where a 3-D
+    transpose next to a reshape stays a Transpose node per conversion (17 before, 5 now).
+    """
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    opts.log_severity_level = 3
+    ort.InferenceSession(str(tiny_onnx / "search.onnx"), opts, providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node]
+    assert ops.count("Transpose") <= 6, ops.count("Transpose")
+
+
 def test_cli_export(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["export", str(ASYM_FIXTURES / "small.pth.tar"), "--out", str(tmp_path / "m")]) == 0
     assert "max |diff|" in capsys.readouterr().out
