@@ -42,6 +42,14 @@ CONTROLLER = {
 RIGHT_LOW = (440.0, 300.0, 40.0, 40.0)  # right of and below the centre of a 640x480 image
 
 
+def camera_info() -> CameraInfo:
+    """A 640x480 pinhole camera, 400 px focal length, no distortion."""
+    info = CameraInfo(width=640, height=480, distortion_model="plumb_bob", d=[0.0] * 5)
+    info.k = [400.0, 0.0, 319.5, 0.0, 400.0, 239.5, 0.0, 0.0, 1.0]
+    info.p = [400.0, 0.0, 319.5, 0.0, 0.0, 400.0, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
 def stamp_s(msg) -> float:
     return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
 
@@ -148,9 +156,7 @@ class Harness:
         msg.header.frame_id = "camera_optical_frame"
         self.last_stamp = now_ns * 1e-9
         if self.camera_info:
-            info = CameraInfo(width=640, height=480, distortion_model="plumb_bob", d=[0.0] * 5)
-            info.k = [400.0, 0.0, 319.5, 0.0, 400.0, 239.5, 0.0, 0.0, 1.0]
-            info.p = [400.0, 0.0, 319.5, 0.0, 0.0, 400.0, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
+            info = camera_info()
             info.header = msg.header
             self.info_pub.publish(info)
         self.tracked_pub.publish(msg)

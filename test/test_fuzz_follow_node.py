@@ -16,7 +16,7 @@ from geometry_msgs.msg import Vector3Stamped
 from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 from sensor_msgs.msg import CameraInfo
-from test_follow_nodes import CONTROLLER, Harness, _moving, start_controller
+from test_follow_nodes import CONTROLLER, Harness, _moving, camera_info, start_controller
 
 from asymtrack_ros.control.camera import CameraModel
 from asymtrack_ros.control.follow import FollowController, Observation
@@ -169,9 +169,7 @@ def hostile_inputs(draw, now_ns: int):
     return "tracked", msg
 
 
-GOOD_CAMERA = CameraInfo(width=640, height=480, distortion_model="plumb_bob", d=[0.0] * 5)
-GOOD_CAMERA.k = [400.0, 0.0, 319.5, 0.0, 400.0, 239.5, 0.0, 0.0, 1.0]
-GOOD_CAMERA.p = [400.0, 0.0, 319.5, 0.0, 0.0, 400.0, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
+GOOD_CAMERA = camera_info()
 
 
 @pytest.fixture(scope="module")
