@@ -11,7 +11,7 @@ import math
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..contracts.engine import Engine
 from ..deploy.revisions import GRAPHS_REVISION, INT8_REVISION
@@ -71,41 +71,44 @@ def _exported_dir(checkpoint: Path, variant: str | None, precision: str) -> Path
     out = cache_root() / "onnx" / name
     if (out / "model.json").is_file():
         return out
+    family = of_checkpoint(checkpoint)
     if precision == "int8":
         from ..deploy.calibration import calibration_feeds
         from ..deploy.quantize import quantize_int8
 
-        family = of_checkpoint(checkpoint)
         if "int8" not in family.export_options:
             raise ValueError(f"{checkpoint}: {family.title} has no int8 graph; use precision fp32 or auto")
         fp32 = _exported_dir(checkpoint, variant, "fp32")
         log.info("quantising %s to %s", fp32, out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-            work = Path(tmp) / "graph"
+
+        def write(work: Path) -> None:
             shutil.copytree(fp32, work)
             quantize_int8(work, calibration_feeds)
-            _publish(work, out)  # whole or absent: a killed run leaves no half-written cache entry
-        return out
-    family = of_checkpoint(checkpoint)
-    log.info("exporting %s to %s", checkpoint, out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        work = Path(tmp) / "graph"
-        family.export(family.load(checkpoint, variant), work, fp16=precision == "fp16")
-        _publish(work, out)
+
+    else:
+        log.info("exporting %s to %s", checkpoint, out)
+
+        def write(work: Path) -> None:
+            family.export(family.load(checkpoint, variant), work, fp16=precision == "fp16")
+
+    _write_whole(out, write)
     return out
 
 
-def _publish(work: Path, out: Path) -> None:
-    """Move a finished export into place whole. Another process that exported the same
+def _write_whole(out: Path, write: Callable[[Path], None]) -> None:
+    """``write`` an export into a folder beside ``out``, then move it into place whole: a
+    killed run leaves no half-written cache entry. Another process that exported the same
     checkpoint meanwhile (two nodes starting at once) got there first: its copy is kept.
     """
-    try:
-        work.rename(out)
-    except OSError:
-        if not (out / "model.json").is_file():
-            raise
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        work = Path(tmp) / "graph"
+        write(work)
+        try:
+            work.rename(out)
+        except OSError:
+            if not (out / "model.json").is_file():
+                raise
 
 
 def graph_precision(path: Path, engine: str, providers: Sequence[str], fp16: bool, precision: str) -> str:

@@ -18,6 +18,7 @@ from rclpy.executors import SingleThreadedExecutor
 from std_srvs.srv import SetBool
 
 from .run import POLL_S, declare_parameters, finish, init
+from .stop import StopRequest
 
 PARAMETERS = {
     "service": ("follow_controller_node/enable", "the controller's enable service (relative to the namespace)"),
@@ -26,7 +27,7 @@ PARAMETERS = {
 }
 
 
-def call_enable(node: rclpy.node.Node, service: str, enable: bool, timeout_s: float, stop: object) -> int:
+def call_enable(node: rclpy.node.Node, service: str, enable: bool, timeout_s: float, stop: StopRequest) -> int:
     """Wait for the service, call it once, and wait for the answer, all while polling
     ``stop``; the exit code.
     """
