@@ -124,6 +124,17 @@ def test_seat_run_checkpoints_resume_and_ship(tmp_path: Path) -> None:
             ship([latest], tmp_path / "bad.pth", tracker=bad)
 
 
+def test_a_fine_tune_keeps_the_tracker_settings_of_the_file_it_starts_from(tmp_path: Path) -> None:
+    start = train(_config("optim.max_iters=1"), tmp_path / "first")
+    ship([start], tmp_path / "shipped.pth", tracker={"window_influence": 0.3})
+    assert builtin_arch("lt").tracker.window_influence != 0.3
+    latest = train(_config("optim.max_iters=3"), tmp_path / "tune", init=tmp_path / "shipped.pth")
+    for epoch in sorted((tmp_path / "tune" / "checkpoints").glob("SEAT_ep*.pth.tar")):
+        assert load_seat_checkpoint(epoch).arch.tracker.window_influence == 0.3, epoch
+    resumed = Trainer(_config("optim.epochs=3"), tmp_path / "tune", resume=latest)
+    assert resumed.objective.arch.tracker.window_influence == 0.3
+
+
 @pytest.mark.parametrize("fusion", ["searched", "published, fresh"])
 def test_a_fusion_neck_starts_fresh_beside_the_published_networks_other_parts(tmp_path: Path, fusion: str) -> None:
     published = tmp_path / "lt.pth"

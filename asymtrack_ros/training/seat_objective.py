@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.safe_pickle import CheckpointError
-from ..models.seat.arch import resolve_arch
+from ..models.seat.arch import TrackerHypers, arch_from_dict, resolve_arch
 from ..models.seat.checkpoint import copy_fixed_parts, load_seat_checkpoint
 from ..models.seat.net import SeatNet
 from ..models.strict import load_strict, normalized_state
@@ -186,6 +187,9 @@ class SeatObjective:
         src = load_seat_checkpoint(path)
         if src.arch.same_network(self.arch) and not self.cfg["model"]["fresh_fusion"]:
             self.net.load_state_dict(src.state_dict())
+            # A fine-tune keeps the tracker settings chosen for the weights it continues
+            # from, so its epochs are scored (and shipped) as that file was.
+            self._keep_tracker(src.arch.tracker)
             return
         n = copy_fixed_parts(self.net, src, path)
         log.info("%s: %d backbone / neck / CFM / head tensors loaded; fusion blocks and collector start fresh", path, n)
@@ -230,3 +234,8 @@ class SeatObjective:
         if not isinstance(ckpt.get("state_dict"), dict):
             raise CheckpointError(f"{path}: not a SEAT training checkpoint (no state_dict)")
         load_strict(self.net, normalized_state(ckpt["state_dict"]), path, f"SEAT-{self.arch.variant}")
+        if "arch" in ckpt:  # a resumed run keeps the tracker settings it was written with
+            self._keep_tracker(arch_from_dict(ckpt["arch"], f"{path}: arch").tracker)
+
+    def _keep_tracker(self, tracker: TrackerHypers) -> None:
+        self.arch = replace(self.arch, tracker=tracker)
