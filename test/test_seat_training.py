@@ -129,7 +129,9 @@ def test_a_fine_tune_keeps_the_tracker_settings_of_the_file_it_starts_from(tmp_p
     ship([start], tmp_path / "shipped.pth", tracker={"window_influence": 0.3})
     assert builtin_arch("lt").tracker.window_influence != 0.3
     latest = train(_config("optim.max_iters=3"), tmp_path / "tune", init=tmp_path / "shipped.pth")
-    for epoch in sorted((tmp_path / "tune" / "checkpoints").glob("SEAT_ep*.pth.tar")):
+    epochs = sorted((tmp_path / "tune" / "checkpoints").glob("SEAT_ep*.pth.tar"))
+    assert epochs
+    for epoch in epochs:
         assert load_seat_checkpoint(epoch).arch.tracker.window_influence == 0.3, epoch
     resumed = Trainer(_config("optim.epochs=3"), tmp_path / "tune", resume=latest)
     assert resumed.objective.arch.tracker.window_influence == 0.3
