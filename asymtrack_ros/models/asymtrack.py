@@ -15,14 +15,28 @@ from .asymtrack_variants import AsymTrackVariant, get_variant
 from .corner_head import CornerHead
 
 STAGE_DIMS = (32, 64, 128)
+STAGE1_RATIOS = (1, 6)  # the expansion ratio of each basic block of stages 1 and 2
+
+# Hidden units of each slimmed block, by (stage, block) index: {(0, 1): 64} makes the
+# second block of stage 1 a slim one of 64 units (see ModulationMlp).
+SlimWidths = dict[tuple[int, int], int]
 
 
 class Stage(nn.Module):
     """Basic blocks, then ETM (stages 2, 3), OPE, attention (stage 3), then downsample."""
 
-    def __init__(self, dim: int, out_dim: int, ratios: tuple[int, ...], etm: bool, attention: bool) -> None:
+    def __init__(
+        self,
+        dim: int,
+        out_dim: int,
+        ratios: tuple[int, ...],
+        etm: bool,
+        attention: bool,
+        hidden: dict[int, int] | None = None,
+    ) -> None:
         super().__init__()
-        blocks: list[nn.Module] = [BasicBlock(dim, r) for r in ratios]
+        hidden = hidden or {}
+        blocks: list[nn.Module] = [BasicBlock(dim, r, hidden.get(j)) for j, r in enumerate(ratios)]
         if etm:
             blocks.append(ETM(dim))
         blocks.append(OPE(dim))
@@ -58,16 +72,27 @@ class Stage(nn.Module):
 
 
 class Backbone(nn.Module):
-    def __init__(self, variant: AsymTrackVariant) -> None:
+    def __init__(self, variant: AsymTrackVariant, slim: SlimWidths | None = None) -> None:
         super().__init__()
+        slim = slim or {}
+        unknown = sorted(set(slim) - set(expanded_blocks(variant)))
+        if unknown:
+            raise ValueError(f"no expanded block to slim at (stage, block) {unknown}")
+        per_stage = [{j: w for (i, j), w in slim.items() if i == stage} for stage in range(3)]
         self.patch_embed = ConvEmbed(3, STAGE_DIMS[0], 7, 4)
         self.layers = nn.ModuleList(
             [
-                Stage(32, 64, (1, 6), etm=False, attention=False),
-                Stage(64, 128, (1, 6), etm=True, attention=False),
-                Stage(128, 256, variant.stage3_ratios, etm=True, attention=True),
+                Stage(32, 64, STAGE1_RATIOS, etm=False, attention=False, hidden=per_stage[0]),
+                Stage(64, 128, STAGE1_RATIOS, etm=True, attention=False, hidden=per_stage[1]),
+                Stage(128, 256, variant.stage3_ratios, etm=True, attention=True, hidden=per_stage[2]),
             ]
         )
+
+
+def expanded_blocks(variant: AsymTrackVariant) -> list[tuple[int, int]]:
+    """(stage, block) of every basic block with an expansion ratio above 1: the slimmable ones."""
+    ratios = (STAGE1_RATIOS, STAGE1_RATIOS, variant.stage3_ratios)
+    return [(i, j) for i, stage in enumerate(ratios) for j, r in enumerate(stage) if r > 1]
 
 
 class ScoreHead(nn.Module):
@@ -87,13 +112,16 @@ class ScoreHead(nn.Module):
 
 
 class AsymTrack(nn.Module):
-    def __init__(self, variant: str | AsymTrackVariant, score_head: bool = False) -> None:
+    def __init__(
+        self, variant: str | AsymTrackVariant, score_head: bool = False, slim: SlimWidths | None = None
+    ) -> None:
         """``score_head``: add the learned confidence (official checkpoints have none and
-        score with the corner heatmaps' peak mass).
+        score with the corner heatmaps' peak mass). ``slim``: the slimmed blocks' widths.
         """
         super().__init__()
         self.variant = variant if isinstance(variant, AsymTrackVariant) else get_variant(variant)
-        self.backbone = Backbone(self.variant)
+        self.slim: SlimWidths = dict(slim or {})
+        self.backbone = Backbone(self.variant, self.slim)
         self.bottleneck = nn.Linear(256, 256)
         self.box_head = CornerHead(256, self.variant.feat_size)
         self.score_head = ScoreHead(256) if score_head else None

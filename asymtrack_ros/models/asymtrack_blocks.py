@@ -41,12 +41,14 @@ class ConvEmbed(nn.Module):
 
 
 class ContextLayer(nn.Module):
-    """Context branch of the modulation MLP: f -> depthwise 7x7 -> GELU -> g."""
+    """Context branch of the modulation MLP: f -> depthwise 7x7 -> GELU -> g; ``out``
+    context channels (one per hidden unit in a slim block).
+    """
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, out: int | None = None) -> None:
         super().__init__()
         self.f = nn.Linear(dim, dim)
-        self.g = nn.Linear(dim, dim)
+        self.g = nn.Linear(dim, out or dim)
         self.context_list = nn.ModuleList([nn.Conv2d(dim, dim, 7, padding=3, groups=dim)])
 
     def forward(self, x: torch.Tensor, hw: HW) -> torch.Tensor:
@@ -54,19 +56,30 @@ class ContextLayer(nn.Module):
 
 
 class ModulationMlp(nn.Module):
-    """Efficient modulation: fc1(x) (GELU when expanded) times the context, then fc2."""
+    """Efficient modulation: fc1(x) (GELU when expanded) times the context, then fc2.
 
-    def __init__(self, dim: int, ratio: int) -> None:
+    ``hidden`` makes an expanded block slim: each of its ``hidden`` units has a context
+    channel of its own (g's rows), instead of the reference's context tiled ``ratio`` times
+    over ``ratio * dim`` units. A reference block is the slim block of all its units with g
+    tiled; ``models.slimming`` keeps the units that matter.
+    """
+
+    def __init__(self, dim: int, ratio: int, hidden: int | None = None) -> None:
         super().__init__()
-        self.ratio = ratio
-        self.fc1 = nn.Linear(dim, dim * ratio)
-        self.fc2 = nn.Linear(dim * ratio, dim)
-        self.context_layer = ContextLayer(dim)
+        if hidden is not None and ratio == 1:
+            raise ValueError("only an expanded block (ratio > 1) has hidden units to slim")
+        self.ratio, self.hidden = ratio, hidden
+        width = hidden or dim * ratio
+        self.fc1 = nn.Linear(dim, width)
+        self.fc2 = nn.Linear(width, dim)
+        self.context_layer = ContextLayer(dim, hidden)
 
     def forward(self, x: torch.Tensor, hw: HW) -> torch.Tensor:
         ctx = self.context_layer(x, hw)
         h = self.fc1(x)
-        if self.ratio > 1:
+        if self.hidden is not None:
+            h = F.gelu(h) * ctx
+        elif self.ratio > 1:
             # The reference tiles the context r times along channels (concatenation, not
             # interleaving); a broadcast over an [r, C] view is the same without the copy.
             shape = h.shape
@@ -79,10 +92,10 @@ class ModulationMlp(nn.Module):
 class BasicBlock(nn.Module):
     """x + gamma * Mlp(LN(x)) with LayerScale gamma (folded into fc2 for inference)."""
 
-    def __init__(self, dim: int, ratio: int) -> None:
+    def __init__(self, dim: int, ratio: int, hidden: int | None = None) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dim)
-        self.mlp = ModulationMlp(dim, ratio)
+        self.mlp = ModulationMlp(dim, ratio, hidden)
         self.gamma_1: nn.Parameter | None = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor, hw: HW) -> torch.Tensor:

@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from .asymtrack import AsymTrack
-from .asymtrack_variants import VARIANTS, get_variant
+from .asymtrack import AsymTrack, SlimWidths, expanded_blocks
+from .asymtrack_variants import VARIANTS, AsymTrackVariant, get_variant
 from .safe_pickle import CheckpointError, foreign_state, read_checkpoint
 from .strict import load_strict, normalized_state
 
@@ -63,11 +63,24 @@ def network_from_state(
     get_variant(variant)
     if recorded is not None and recorded != variant:
         raise CheckpointError(f"{origin}: checkpoint is AsymTrack-{recorded}, asked for AsymTrack-{variant}")
-    net = AsymTrack(variant, score_head=any(k.startswith("score_head.") for k in state))
+    net = AsymTrack(variant, any(k.startswith("score_head.") for k in state), slim_widths(state, get_variant(variant)))
     if is_deploy_form(state):
         net.reparameterize()
     load_strict(net, state, origin, f"AsymTrack-{variant}", "; is it another variant?")
     return net.reparameterize().eval()
+
+
+def slim_widths(state: dict[str, torch.Tensor], variant: AsymTrackVariant) -> SlimWidths:
+    """The slimmed blocks of a state dict: an expanded block whose context has one channel
+    per hidden unit (the reference tiles a ``dim``-channel context instead).
+    """
+    widths = {}
+    for i, j in expanded_blocks(variant):
+        prefix = f"backbone.layers.{i}.blocks.{j}.mlp."
+        fc1, g = state.get(prefix + "fc1.weight"), state.get(prefix + "context_layer.g.weight")
+        if fc1 is not None and g is not None and fc1.shape[0] == g.shape[0]:
+            widths[(i, j)] = int(fc1.shape[0])
+    return widths
 
 
 def is_deploy_form(state: dict[str, torch.Tensor]) -> bool:

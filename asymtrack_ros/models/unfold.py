@@ -49,7 +49,7 @@ def _unfold_head(train: CornerHead, deploy: CornerHead) -> None:
 @torch.no_grad()
 def unfold(deploy: AsymTrack) -> AsymTrack:
     """A training-form network computing what the deploy-form ``deploy`` computes."""
-    train = AsymTrack(deploy.variant, score_head=deploy.score_head is not None)
+    train = AsymTrack(deploy.variant, deploy.score_head is not None, deploy.slim)
     train.load_state_dict({k: v for k, v in deploy.state_dict().items() if k in train.state_dict()}, strict=False)
     modules = dict(deploy.named_modules())
     for name, module in train.named_modules():

@@ -84,7 +84,10 @@ def init_from(net: AsymTrack, path: str | Path) -> bool:
         raise CheckpointError(f"{path}: checkpoint is AsymTrack-{recorded}, training AsymTrack-{net.variant.name}")
     deploy = is_deploy_form(state)
     if deploy:
-        state = unfold(network_from_state(state, recorded, net.variant.name, str(path))).state_dict()
+        start = network_from_state(state, recorded, net.variant.name, str(path))
+        if start.slim != net.slim:
+            raise CheckpointError(f"{path}: slimmed blocks {start.slim} differ from the network trained ({net.slim})")
+        state = unfold(start).state_dict()
     result = net.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith("score_head.")]
     if missing or result.unexpected_keys:

@@ -158,6 +158,14 @@ def cmd_ship(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_slim(args: argparse.Namespace) -> int:
+    from .slim import slim_checkpoint
+
+    report = slim_checkpoint(args.checkpoint, args.widths, args.config, args.out, args.pairs, args.seed)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     from ..models.asymtrack_variants import VARIANTS
 
@@ -257,3 +265,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--int8-only", action="store_true", help="the one checkpoint is a shipped file: only the int8 check")
     p.set_defaults(func=cmd_ship)
+
+    p = sub.add_parser(
+        "slim", help="AsymTrack file -> the same with its expanded blocks cut to fewer hidden units, refit on crops"
+    )
+    p.add_argument("checkpoint", help="e.g. asymtrack_ros/data/asymtrack_tiny.pth")
+    p.add_argument("--widths", required=True, help="hidden units per expanded block in network order, e.g. 64,128")
+    p.add_argument("--config", required=True, type=Path, help="training config whose data gives the crops")
+    p.add_argument("--pairs", type=int, default=256, help="crops the refit uses")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="the slimmed checkpoint (fp32 deploy form; then asymtrack ship)")
+    p.set_defaults(func=cmd_slim)

@@ -155,7 +155,7 @@ def ship(
     batch = _parity_batch(net.variant)
     template, search = to_input(batch["template"]), to_input(batch["search"])
     ref = _outputs(net, template, search)
-    half = AsymTrack(name, score_head=net.score_head is not None).reparameterize().eval()
+    half = AsymTrack(name, net.score_head is not None, net.slim).reparameterize().eval()
     half.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in state.items()})
     got = _outputs(half, template, search)
     box_diff = float(np.abs(got["boxes"] - ref["boxes"]).max())
