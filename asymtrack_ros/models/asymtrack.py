@@ -95,6 +95,28 @@ def expanded_blocks(variant: AsymTrackVariant) -> list[tuple[int, int]]:
     return [(i, j) for i, stage in enumerate(ratios) for j, r in enumerate(stage) if r > 1]
 
 
+def widths_from_text(text: str, variant: AsymTrackVariant) -> SlimWidths:
+    """``48,96``: hidden units of each expanded block in network order (AsymTrack-T: stage
+    1's, then stage 2's); 0 leaves a block as it is; empty: none slimmed.
+    """
+    if not text.strip():
+        return {}
+    blocks = expanded_blocks(variant)
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"widths must be integers separated by commas, got {text!r}") from None
+    if len(values) != len(blocks):
+        name = variant.name
+        raise ValueError(f"AsymTrack-{name} has {len(blocks)} expanded blocks {blocks}; got {len(values)} widths")
+    return {where: v for where, v in zip(blocks, values) if v}
+
+
+def widths_to_text(widths: SlimWidths, variant: AsymTrackVariant) -> str:
+    """The inverse of ``widths_from_text`` ("" when nothing is slimmed)."""
+    return ",".join(str(widths.get(where, 0)) for where in expanded_blocks(variant)) if widths else ""
+
+
 class ScoreHead(nn.Module):
     """Learned target-presence confidence on the neck features: the derived corner-peak
     score cannot tell a distractor's sharp peak from the target's. Returns logits [B].

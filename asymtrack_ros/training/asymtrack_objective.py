@@ -11,9 +11,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..models.asymtrack import AsymTrack
+from ..models.asymtrack import AsymTrack, widths_from_text, widths_to_text
 from ..models.asymtrack_blocks import to_nchw
-from ..models.checkpoint import is_deploy_form, network_from_state, recorded_variant, state_dict_of
+from ..models.asymtrack_variants import get_variant
+from ..models.checkpoint import is_deploy_form, network_from_state, recorded_variant, slim_widths, state_dict_of
 from ..models.safe_pickle import CheckpointError, read_checkpoint
 from ..models.unfold import match_batchnorms, unfold
 from ..sampling.pairs import to_input
@@ -86,7 +87,10 @@ def init_from(net: AsymTrack, path: str | Path) -> bool:
     if deploy:
         start = network_from_state(state, recorded, net.variant.name, str(path))
         if start.slim != net.slim:
-            raise CheckpointError(f"{path}: slimmed blocks {start.slim} differ from the network trained ({net.slim})")
+            text = widths_to_text(start.slim, net.variant)
+            raise CheckpointError(
+                f"{path}: slimmed blocks {start.slim} differ from the network trained; set model.slim={text}"
+            )
         state = unfold(start).state_dict()
     result = net.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith("score_head.")]
@@ -100,12 +104,21 @@ def init_from(net: AsymTrack, path: str | Path) -> bool:
     return deploy
 
 
+def slim_text_of(path: str | Path, variant: str) -> str:
+    """The slimmed blocks of an AsymTrack file as ``model.slim`` takes them ("" for none):
+    a fine-tune from a slim file trains the slim network.
+    """
+    state = state_dict_of(read_checkpoint(path), Path(path))
+    return widths_to_text(slim_widths(state, get_variant(variant)), get_variant(variant))
+
+
 class AsymTrackObjective:
     name = "AsymTrack"
 
     def __init__(self, cfg: dict, device: torch.device, distill: FeatureDistillation | None) -> None:
         self.cfg, self.device = cfg, device
-        self.net = AsymTrack(cfg["variant"], score_head=cfg["model"]["score_head"]).to(device)
+        slim = widths_from_text(cfg["model"]["slim"], get_variant(cfg["variant"]))
+        self.net = AsymTrack(cfg["variant"], cfg["model"]["score_head"], slim).to(device)
         self.crop_sizes = self.net.variant
         t = cfg["teacher"]
         self.teacher = TeacherTargets(t["model"], t["threads"]) if t["model"] else None

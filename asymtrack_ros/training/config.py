@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
         "arch": "lt",
         "score_head": True,
         "score_detach": True,  # the score loss does not move the backbone or box head
+        # AsymTrack: hidden units of the slimmed blocks (``asymtrack slim --widths``, e.g.
+        # "48,96"); a fine-tune from a slim file takes its widths when this is empty
+        "slim": "",
         # SEAT: --init-from loads only backbone, neck, CFM and head even where the fusion neck
         # fits, so that the published neck retrained from scratch can be set beside a searched one
         "fresh_fusion": False,

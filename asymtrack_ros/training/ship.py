@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.asymtrack import AsymTrack
+from ..models.asymtrack import AsymTrack, widths_to_text
 from ..models.checkpoint import is_deploy_form, load_checkpoint, network_from_state, recorded_variant, state_dict_of
 from ..models.safe_pickle import CheckpointError, read_checkpoint
 from ..models.seat.arch import SeatArch, arch_from_dict
@@ -170,6 +170,8 @@ def ship(
         "fp16_max_score_diff": score_diff,
         "source": " + ".join(p.name for p in paths),
     }
+    if net.slim:
+        report["slim"] = widths_to_text(net.slim, net.variant)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"variant": name, "net": weights, "info": report}, out)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ..models.asymtrack import AsymTrack, SlimWidths, expanded_blocks
+from ..models.asymtrack import AsymTrack, widths_from_text
 from ..models.checkpoint import load_checkpoint
 from ..models.slimming import refit_error, slim
 from ..sampling.pairs import Augment, PairDataset, collate, to_input
@@ -17,21 +17,6 @@ from .config import load_config
 from .datasets import build_source
 
 BATCH = 8
-
-
-def parse_widths(text: str, net: AsymTrack) -> SlimWidths:
-    """``64,128``: hidden units of each expanded block in network order (AsymTrack-T:
-    stage 1's, then stage 2's); 0 leaves a block as it is.
-    """
-    blocks = expanded_blocks(net.variant)
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise ValueError(f"widths must be integers separated by commas, got {text!r}") from None
-    if len(values) != len(blocks):
-        name = net.variant.name
-        raise ValueError(f"AsymTrack-{name} has {len(blocks)} expanded blocks {blocks}; got {len(values)} widths")
-    return {where: v for where, v in zip(blocks, values) if v}
 
 
 def crop_batches(config: str | Path, net: AsymTrack, pairs: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -61,7 +46,9 @@ def slim_checkpoint(
     net = load_checkpoint(checkpoint)
     if net.slim:
         raise ValueError(f"{checkpoint}: already slimmed {net.slim}; slim the file it came from")
-    chosen = parse_widths(widths, net)
+    chosen = widths_from_text(widths, net.variant)
+    if not chosen:
+        raise ValueError("no block to slim: give at least one width above 0")
     fit = crop_batches(config, net, pairs, seed)
     held_back = crop_batches(config, net, max(BATCH, pairs // 8), seed + 1)
     slimmed = slim(net, chosen, fit, seed)

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 
 from ..models.safe_pickle import CheckpointError, read_checkpoint
 from ..sampling.pairs import Augment, PairDataset, PairSampler, collate
-from .asymtrack_objective import AsymTrackObjective
+from .asymtrack_objective import AsymTrackObjective, slim_text_of
 from .datasets import build_source
 from .seat_objective import SeatObjective
 from .teacher import FeatureDistillation, load_teacher
@@ -138,6 +138,8 @@ class Trainer:
     def __init__(
         self, cfg: dict, out_dir: str | Path, resume: str | Path | None = None, init: str | Path | None = None
     ) -> None:
+        if init and cfg["model"]["family"] == "asymtrack" and not cfg["model"]["slim"]:
+            cfg = {**cfg, "model": {**cfg["model"], "slim": slim_text_of(init, cfg["variant"])}}
         self.cfg, self.out = cfg, Path(out_dir)
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
