@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 
 from asymtrack_ros.benchmarks.engines import format_report, run_bench
+from asymtrack_ros.files.resources import default_model_path
+from asymtrack_ros.models.checkpoint import load_checkpoint
 
 ENGINES = {"torch eager", "onnxruntime cpu", "onnxruntime cpu int8"}
 
@@ -26,6 +28,9 @@ def _within(value: float, bounds: tuple[float, float], step: float) -> bool:
 def test_bench_reports_every_engine() -> None:
     report = run_bench("tiny", frames=5)
     assert report["variant"] == "tiny" and report["frames"] == 5
+    shipped = load_checkpoint(default_model_path("asymtrack"))
+    assert report["network"].startswith("shipped file")  # the slimmed network users run, not a random one
+    assert (", slim " in report["network"]) == bool(shipped.slim)
     assert set(report["engines"]) == ENGINES
     # Counted operations, not timings: the same on every machine.
     assert 0.5 < report["gmacs_search"] < 0.7 and 0.05 < report["gmacs_template"] < 0.15

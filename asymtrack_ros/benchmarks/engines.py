@@ -28,7 +28,8 @@ from ..deploy.export import export_onnx
 from ..deploy.quantize import quantize_int8
 from ..engines.onnx_engine import OnnxEngine
 from ..engines.torch_engine import TorchEngine
-from ..models.asymtrack import AsymTrack
+from ..files.resources import default_model_path
+from ..models.asymtrack import AsymTrack, widths_to_text
 from ..models.asymtrack_variants import model_spec
 from ..models.checkpoint import load_checkpoint
 
@@ -79,8 +80,26 @@ def tracker_rss_mb(model_dir: str, frames: int = 100) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def timed_network(variant: str, checkpoint: str | None = None) -> AsymTrack:
+    """The network a bench times: the checkpoint given; else for AsymTrack-T the shipped one,
+    whose slimmed blocks are what users run; other variants with random weights (latency
+    does not depend on them).
+    """
+    if checkpoint:
+        return load_checkpoint(checkpoint, variant)
+    if variant == "tiny":
+        return load_checkpoint(default_model_path("asymtrack"), variant)
+    return AsymTrack(variant).reparameterize().eval()
+
+
+def describe_network(net: AsymTrack, checkpoint: str | None) -> str:
+    """What a bench timed, for its report: which weights, and the slimmed blocks if any."""
+    source = checkpoint or ("shipped file" if net.variant.name == "tiny" else "random weights")
+    return source + (f", slim {widths_to_text(net.slim, net.variant)}" if net.slim else "")
+
+
 def run_bench(variant: str = "tiny", frames: int = 300, checkpoint: str | None = None) -> dict:
-    net = load_checkpoint(checkpoint, variant) if checkpoint else AsymTrack(variant).reparameterize().eval()
+    net = timed_network(variant, checkpoint)
     spec = model_spec(variant)
     rng = np.random.default_rng(0)
     template = rng.standard_normal((1, 3, spec.template_size, spec.template_size), dtype=np.float32)
@@ -94,6 +113,7 @@ def run_bench(variant: str = "tiny", frames: int = 300, checkpoint: str | None =
         template_gmacs = _gmacs(lambda: net.encode_template(tt))
     report: dict = {
         "variant": variant,
+        "network": describe_network(net, checkpoint),
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
         "frames": frames,
         "gmacs_search": round(search_gmacs, 3),
@@ -128,7 +148,7 @@ def run_bench(variant: str = "tiny", frames: int = 300, checkpoint: str | None =
 
 def format_report(r: dict) -> str:
     lines = [
-        f"AsymTrack-{r['variant']}: {r['params_m']} M params, {r['gmacs_search']} GMACs/frame "
+        f"AsymTrack-{r['variant']} ({r['network']}): {r['params_m']} M params, {r['gmacs_search']} GMACs/frame "
         f"(+{r['gmacs_template']} once per template); sgemm {r['sgemm_gflops']} GFLOP/s; "
         f"median of {r['frames']} frames",
         "",

@@ -5,7 +5,8 @@ CPU on this machine, with parameters and MACs.
 
 Models run interleaved (one frame each, in a rotating order) so that all of them see the
 same machine state; on a CPU shared with other jobs the absolute figures move, the
-ranking much less. Latency does not depend on the weights: random ones unless given.
+ranking much less. Latency does not depend on the weights: random ones unless given, except
+AsymTrack-T, which is the shipped network (its slimmed blocks are what users run).
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from ..deploy.export import export_onnx
 from ..deploy.quantize import quantize_int8
 from ..deploy.seat import example_inputs, export_seat
 from ..engines.onnx_engine import OnnxEngine
-from ..models.asymtrack import AsymTrack
 from ..models.asymtrack_variants import model_spec
 from ..models.seat.arch import SeatArch, builtin_arch
 from ..models.seat.checkpoint import load_seat_checkpoint
 from ..models.seat.net import SeatNet
 from ..tracking.lightfc import BACKBONE_FILE, TRACKING_FILE
+from .engines import timed_network
 
 MODELS = ("seat-lt", "seat-al", "asymtrack-tiny", "asymtrack-tiny-int8", "asymtrack-small", "asymtrack-base")
 # The peers' files, (run every frame, run once per target): per frame NanoTrack runs its
@@ -64,7 +65,7 @@ def _prepare(
         ex = example_inputs(net.arch)
         t_in, s_in = {k: ex[k] for k in ("template", "template_box")}, {"search": ex["search"]}
     elif family == "asymtrack":
-        net = AsymTrack(variant).reparameterize().eval()
+        net = timed_network(variant)
         spec = model_spec(variant)
         gen = torch.Generator().manual_seed(0)
         t_in = {"template": torch.randn(1, 3, spec.template_size, spec.template_size, generator=gen)}
