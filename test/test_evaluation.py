@@ -13,6 +13,7 @@ from conftest import SEQUENCES
 from asymtrack_ros.cli import main
 from asymtrack_ros.evaluation.datasets import load_dataset, polygons_to_boxes, read_otb
 from asymtrack_ros.evaluation.metrics import aggregate, iou, score_sequence
+from asymtrack_ros.evaluation.trackers import make_tracker
 from asymtrack_ros.files.sequences import read_boxes, write_boxes
 
 
@@ -170,3 +171,36 @@ def test_eval_refuses_a_missing_model_before_running_anything(tmp_path: Path, ca
     assert main([*args, "--workers", "2", "--out", str(out)]) == 2
     assert str(missing) in capsys.readouterr().err
     assert not (out / "results" / "KCF").exists()  # nothing ran
+
+
+def test_interleaved_eval_gives_every_tracker_the_boxes_it_gives_alone(tmp_path: Path, tiny_onnx: Path, shared) -> None:
+    """Taking turns frame by frame changes when each tracker runs, never what it tracks."""
+    gt = _crossing(tmp_path)
+    base = ["eval", "--dataset", f"otb:{tmp_path / 'seqs'}", "--tracker", "kcf", "--tracker", f"asymtrack:{tiny_onnx}"]
+    base += ["--tracker", f"lightfc:{shared / 'peers'}"]
+    alone, turns = tmp_path / "alone", tmp_path / "turns"
+    assert main([*base, "--out", str(alone)]) == 0
+    assert main([*base, "--interleave", "--out", str(turns)]) == 0
+    for name in ("KCF", "asymtrack-tiny_tiny_onnx0", "LightFC"):
+        np.testing.assert_array_equal(
+            read_boxes(turns / "results" / name / "Crossing.txt"), read_boxes(alone / "results" / name / "Crossing.txt")
+        )
+        timing = json.loads((turns / "results" / name / "Crossing_time.json").read_text())
+        assert len(timing["update_ms"]) == len(gt) - 1 and timing["wall_s"] >= sum(timing["update_ms"]) / 1000
+    report = json.loads((turns / "report.json").read_text())
+    assert all(r["overall"]["median_ms"] > 0 for r in report.values())
+
+
+def _spins(session) -> bool:
+    """Whether an onnxruntime session's threads spin-wait between runs (its default)."""
+    try:
+        return session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") != "0"
+    except RuntimeError:  # no entry: onnxruntime's default, spinning
+        return True
+
+
+def test_trackers_taking_turns_do_not_spin_wait(tiny_onnx: Path, shared) -> None:
+    ours = make_tracker(f"asymtrack:{tiny_onnx}", spin=False)
+    peer = make_tracker(f"lightfc:{shared / 'peers'}", spin=False)
+    assert not _spins(ours._engine._search) and not _spins(peer.net._tracking)
+    assert _spins(make_tracker(f"asymtrack:{tiny_onnx}")._engine._search)  # alone, the lowest latency

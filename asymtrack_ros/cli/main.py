@@ -172,7 +172,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     sequences = [s for spec in args.dataset for s in load_dataset(spec)]
     results = out / "results"
     if not args.rescore:
-        run_all(args.tracker, sequences, results, args.workers, params)
+        run_all(args.tracker, sequences, results, args.workers, params, args.interleave)
     recorded = results / VERSIONS_FILE
     versions = json.loads(recorded.read_text()) if recorded.is_file() else None
     print(write_report(summarize(score_results(results, sequences)), out, versions))
@@ -222,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="report folder; results/<tracker>/<seq>.txt inside")
     p.add_argument("--workers", type=int, default=1, help="parallel runs (per-frame times then share cores)")
     p.add_argument("--rescore", action="store_true", help="score the saved results without running")
+    p.add_argument(
+        "--interleave",
+        action="store_true",
+        help="the trackers take each sequence frame by frame in turn, so their times meet the same host state "
+        "(compare speeds this way on a shared machine; FPS then counts the trackers' own time)",
+    )
     p.add_argument(
         "--tracker-param",
         action="append",

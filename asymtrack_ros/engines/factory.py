@@ -139,11 +139,12 @@ def load_engine(
     trt_cache_dir: str | None = None,
     family: str | None = None,
     precision: str = "auto",
+    spin: bool = True,
 ) -> Engine:
     """``model`` is an exported directory (model.json) or a checkpoint file, by default the
     shipped weights (of ``family`` when given, see ``default_model_path``). ``auto`` runs on
     onnxruntime, exporting a checkpoint to the cache directory on first use, in the
-    precision ``graph_precision`` picks.
+    precision ``graph_precision`` picks. ``spin``: as ``OnnxEngine`` takes it.
     """
     if model is None:
         model = default_model_path(family)
@@ -155,7 +156,7 @@ def load_engine(
             raise ValueError(f"{path}: an exported model directory has its precision; precision applies to checkpoints")
         if engine == "torch":
             raise ValueError(f"{path}: an exported model directory runs on onnxruntime; give a checkpoint for torch")
-        return OnnxEngine(path, providers, threads, trt_cache_dir, fp16)
+        return OnnxEngine(path, providers, threads, trt_cache_dir, fp16, spin)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model directory or checkpoint")
     chosen = graph_precision(path, engine, providers, fp16, precision)
@@ -165,7 +166,7 @@ def load_engine(
         family = of_checkpoint(path)
         net = family.load(path, variant)
         return TorchEngine(net, family.spec(net), device, fp16)
-    return OnnxEngine(_exported_dir(path, variant, chosen), providers, threads, trt_cache_dir, fp16)
+    return OnnxEngine(_exported_dir(path, variant, chosen), providers, threads, trt_cache_dir, fp16, spin)
 
 
 def create_tracker(engine: Engine, params: TrackerParams | None = None) -> Tracker:

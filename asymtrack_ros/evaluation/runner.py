@@ -45,11 +45,42 @@ def run_one(tracker_spec: str, seq: Sequence, out_dir: str, params: dict | None 
         t0 = time.perf_counter()
         boxes.append(tracker.update(frame))
         times.append(1000 * (time.perf_counter() - t0))
-    wall = time.perf_counter() - start
-    folder = Path(out_dir) / safe_name(tracker.name)
+    return _save_run(tracker.name, seq, boxes, times, time.perf_counter() - start, out_dir)
+
+
+def run_interleaved(
+    tracker_specs: list[str], seq: Sequence, out_dir: str, params: dict | None = None
+) -> list[RunRecord]:
+    """Every tracker on one sequence, frame by frame in turn (the order rotating by one each
+    frame), so that their per-frame times meet the same state of the host: a shared CPU
+    that changes speed while one tracker has a whole sequence to itself gives that tracker
+    a median of its own. The onnxruntime sessions do not spin-wait between calls, which
+    would take the cores from the next tracker. Each tracker's ``wall_s`` is its own time
+    (init and updates), not the frame decoding the trackers share.
+    """
+    trackers = [make_tracker(spec, params, spin=False) for spec in tracker_specs]
+    boxes: list[list] = [[] for _ in trackers]
+    times: list[list[float]] = [[] for _ in trackers]
+    own = [0.0] * len(trackers)
+    for i, frame in enumerate(seq.frames):
+        for k in range(len(trackers)):
+            j = (i + k) % len(trackers)
+            t0 = time.perf_counter()
+            if i == 0:
+                trackers[j].init(frame, seq.init_box)
+                boxes[j].append(seq.init_box)
+            else:
+                boxes[j].append(trackers[j].update(frame))
+                times[j].append(1000 * (time.perf_counter() - t0))
+            own[j] += time.perf_counter() - t0
+    return [_save_run(t.name, seq, b, ms, s, out_dir) for t, b, ms, s in zip(trackers, boxes, times, own)]
+
+
+def _save_run(name: str, seq: Sequence, boxes: list, times: list[float], wall: float, out_dir: str) -> RunRecord:
+    folder = Path(out_dir) / safe_name(name)
     folder.mkdir(parents=True, exist_ok=True)
     write_boxes(folder / f"{seq.name}.txt", np.asarray(boxes))
-    record = RunRecord(tracker.name, seq.name, times, wall)
+    record = RunRecord(name, seq.name, times, wall)
     (folder / f"{seq.name}_time.json").write_text(json.dumps(record.__dict__) + "\n")
     return record
 
@@ -80,10 +111,12 @@ def run_all(
     out_dir: str | Path,
     workers: int = 1,
     params: dict | None = None,
+    interleave: bool = False,
 ) -> list[RunRecord]:
     """Every tracker on every sequence; ``workers`` > 1 runs jobs in parallel processes
     (faster, but then the per-frame times share the cores). ``params`` override the
-    package trackers' parameters.
+    package trackers' parameters. ``interleave``: the trackers take each sequence frame by
+    frame in turn (``run_interleaved``), one job per sequence.
     """
     record_versions(out_dir)
     for spec in dict.fromkeys(tracker_specs):
@@ -91,12 +124,17 @@ def run_all(
         # after every other job has run), and checkpoints are exported once, not by
         # several workers at a time.
         make_tracker(spec, params)
-    jobs = [(t, seq, str(out_dir), params) for seq in sequences for t in tracker_specs]
+    if interleave:
+        run, jobs = run_interleaved, [(list(tracker_specs), seq, str(out_dir), params) for seq in sequences]
+    else:
+        run, jobs = run_one, [(t, seq, str(out_dir), params) for seq in sequences for t in tracker_specs]
     if workers <= 1:
-        return [run_one(*job) for job in tqdm(jobs, unit="run")]
-    with ProcessPoolExecutor(workers) as pool:
-        futures = [pool.submit(run_one, *job) for job in jobs]
-        return [f.result() for f in tqdm(futures, unit="run")]
+        done = [run(*job) for job in tqdm(jobs, unit="run")]
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            futures = [pool.submit(run, *job) for job in jobs]
+            done = [f.result() for f in tqdm(futures, unit="run")]
+    return [r for result in done for r in (result if isinstance(result, list) else [result])]
 
 
 def frame_height(seq: Sequence) -> int:

@@ -30,10 +30,13 @@ class PackageTracker:
         params: dict | None = None,
         family: str | None = None,
         precision: str = "auto",
+        spin: bool = True,
     ) -> None:
         from ..engines.factory import create_tracker, load_engine
 
-        self._engine = load_engine(model, engine, providers=providers.split(","), family=family, precision=precision)
+        self._engine = load_engine(
+            model, engine, providers=providers.split(","), family=family, precision=precision, spin=spin
+        )
         spec = self._engine.spec
         self.name = f"{spec.family}-{spec.variant}" + (f" ({Path(model).stem})" if model else "")
         if precision != "auto":
@@ -103,12 +106,14 @@ def tracker_params(overrides: dict | None = None):
         raise ValueError(f"unknown tracker parameter: {err}") from None
 
 
-def make_tracker(spec: str, params: dict | None = None) -> BoxTracker:
+def make_tracker(spec: str, params: dict | None = None, spin: bool = True) -> BoxTracker:
     """``asymtrack[:MODEL[:ENGINE[:PRECISION]]]``, ``seat[:MODEL[:ENGINE]]`` (no model: the
     family's shipped weights; PRECISION auto, fp32 or int8), ``csrt``, ``kcf``, ``mil``,
     ``nano:BACKBONE,NECKHEAD``, ``vit:NET.onnx`` or ``lightfc:FOLDER`` (or
     ``lightfc:BACKBONE.onnx,TRACKING.onnx``); ``params`` override this package's
-    trackers' parameters. Built inside each worker process (engines do not pickle).
+    trackers' parameters; ``spin=False``: their onnxruntime sessions do not spin-wait
+    between frames (for trackers taking turns). Built inside each worker process (engines
+    do not pickle).
     """
     kind, _, rest = spec.partition(":")
     if kind in ("asymtrack", "seat"):
@@ -116,7 +121,9 @@ def make_tracker(spec: str, params: dict | None = None) -> BoxTracker:
         engine, _, precision = rest.partition(":")
         family = "seat" if kind == "seat" and not model else None  # asymtrack: $ASYMTRACK_MODEL first
         precision = precision or "auto"
-        return PackageTracker(model or None, engine or "auto", params=params, family=family, precision=precision)
+        return PackageTracker(
+            model or None, engine or "auto", params=params, family=family, precision=precision, spin=spin
+        )
     if kind in ("csrt", "kcf", "mil"):
         cls = _require({"csrt": "TrackerCSRT", "kcf": "TrackerKCF", "mil": "TrackerMIL"}[kind])
         return OpenCVTracker(kind.upper(), cls.create)
@@ -127,7 +134,7 @@ def make_tracker(spec: str, params: dict | None = None) -> BoxTracker:
     if kind == "lightfc":
         from ..tracking.lightfc import LightFCTracker
 
-        return LightFCTracker(rest)
+        return LightFCTracker(rest, spin=spin)
     raise ValueError(
         f"unknown tracker {spec!r}; expected asymtrack[:MODEL[:ENGINE[:PRECISION]]], seat[:MODEL[:ENGINE]], "
         "csrt, kcf, mil, nano:, vit:, lightfc:"

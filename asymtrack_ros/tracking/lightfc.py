@@ -52,7 +52,8 @@ def hann_window(size: int = MAP_SIZE) -> np.ndarray:
 class LightFCNet:
     """The two graphs on onnxruntime's CPU provider (batch 1)."""
 
-    def __init__(self, spec: str | Path, threads: int = 0) -> None:
+    def __init__(self, spec: str | Path, threads: int = 0, spin: bool = True) -> None:
+        """``spin=False``: the threads do not spin-wait between calls (sessions taking turns)."""
         import onnxruntime as ort
 
         backbone, tracking = model_files(spec)
@@ -60,6 +61,8 @@ class LightFCNet:
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
+        if not spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         self._backbone = ort.InferenceSession(str(backbone), opts, providers=providers)
         self._tracking = ort.InferenceSession(str(tracking), opts, providers=providers)
@@ -103,8 +106,8 @@ class LightFCTracker:
 
     name = "LightFC"
 
-    def __init__(self, spec: str | Path, threads: int = 0) -> None:
-        self.net = LightFCNet(spec, threads)
+    def __init__(self, spec: str | Path, threads: int = 0, spin: bool = True) -> None:
+        self.net = LightFCNet(spec, threads, spin)
         self._template = CropSampler(TEMPLATE_SIZE, IMAGENET_MEAN, IMAGENET_STD, 1 / 255, bgr_input=True)
         self._search = CropSampler(SEARCH_SIZE, IMAGENET_MEAN, IMAGENET_STD, 1 / 255, bgr_input=True)
         self._window = hann_window()
