@@ -224,3 +224,19 @@ def test_giou_never_rewards_inverted_boxes() -> None:
     g, iou = giou(gt, gt)
     torch.testing.assert_close(g, torch.ones(500))
     torch.testing.assert_close(iou, torch.ones(500))
+
+
+def test_a_slim_file_fine_tunes_and_resumes_as_the_slim_network(tmp_path: Path) -> None:
+    """The shipped file is slim: its run trains those widths, records them in the run's
+    config, and resumes them from its checkpoint with a config that does not name them.
+    """
+    shipped = Path(__file__).parents[1] / "asymtrack_ros" / "data" / "asymtrack_tiny.pth"
+    widths = load_checkpoint(shipped).slim
+    assert widths  # the file this test is about
+    partial = train(_config("model.score_head=true", "optim.max_iters=1"), tmp_path / "a", init=shipped)
+    assert load_checkpoint(partial).slim == widths
+    assert "slim: " in (tmp_path / "a" / "config.yaml").read_text()
+    resumed = train(_config("model.score_head=true", "optim.max_iters=2"), tmp_path / "a", resume=partial)
+    assert load_checkpoint(resumed).slim == widths
+    with pytest.raises(CheckpointError, match="set model.slim="):
+        train(_config("model.score_head=true", "model.slim=32,0"), tmp_path / "b", init=shipped)

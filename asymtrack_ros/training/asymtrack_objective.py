@@ -83,15 +83,13 @@ def init_from(net: AsymTrack, path: str | Path) -> bool:
     recorded = recorded_variant(ckpt)
     if recorded is not None and recorded != net.variant.name:
         raise CheckpointError(f"{path}: checkpoint is AsymTrack-{recorded}, training AsymTrack-{net.variant.name}")
+    slim = slim_widths(state, net.variant)
+    if slim != net.slim:
+        text = widths_to_text(slim, net.variant)
+        raise CheckpointError(f"{path}: slimmed blocks {slim} differ from the network trained; set model.slim={text}")
     deploy = is_deploy_form(state)
     if deploy:
-        start = network_from_state(state, recorded, net.variant.name, str(path))
-        if start.slim != net.slim:
-            text = widths_to_text(start.slim, net.variant)
-            raise CheckpointError(
-                f"{path}: slimmed blocks {start.slim} differ from the network trained; set model.slim={text}"
-            )
-        state = unfold(start).state_dict()
+        state = unfold(network_from_state(state, recorded, net.variant.name, str(path))).state_dict()
     result = net.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith("score_head.")]
     if missing or result.unexpected_keys:

@@ -138,8 +138,9 @@ class Trainer:
     def __init__(
         self, cfg: dict, out_dir: str | Path, resume: str | Path | None = None, init: str | Path | None = None
     ) -> None:
-        if init and cfg["model"]["family"] == "asymtrack" and not cfg["model"]["slim"]:
-            cfg = {**cfg, "model": {**cfg["model"], "slim": slim_text_of(init, cfg["variant"])}}
+        start = init or resume  # a slim file trains, and resumes, the slim network
+        if start and cfg["model"]["family"] == "asymtrack" and not cfg["model"]["slim"]:
+            cfg = {**cfg, "model": {**cfg["model"], "slim": slim_text_of(start, cfg["variant"])}}
         self.cfg, self.out = cfg, Path(out_dir)
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
