@@ -80,26 +80,22 @@ def tracker_rss_mb(model_dir: str, frames: int = 100) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def timed_network(variant: str, checkpoint: str | None = None) -> AsymTrack:
-    """The network a bench times: the checkpoint given; else for AsymTrack-T the shipped one,
-    whose slimmed blocks are what users run; other variants with random weights (latency
-    does not depend on them).
+def timed_network(variant: str, checkpoint: str | None = None) -> tuple[AsymTrack, str]:
+    """The network a bench times, and what it is for the report: the checkpoint given; else
+    for AsymTrack-T the shipped one, whose slimmed blocks are what users run; other variants
+    with random weights (latency does not depend on them).
     """
     if checkpoint:
-        return load_checkpoint(checkpoint, variant)
-    if variant == "tiny":
-        return load_checkpoint(default_model_path("asymtrack"), variant)
-    return AsymTrack(variant).reparameterize().eval()
-
-
-def describe_network(net: AsymTrack, checkpoint: str | None) -> str:
-    """What a bench timed, for its report: which weights, and the slimmed blocks if any."""
-    source = checkpoint or ("shipped file" if net.variant.name == "tiny" else "random weights")
-    return source + (f", slim {widths_to_text(net.slim, net.variant)}" if net.slim else "")
+        net, source = load_checkpoint(checkpoint, variant), checkpoint
+    elif variant == "tiny":
+        net, source = load_checkpoint(default_model_path("asymtrack"), variant), "shipped file"
+    else:
+        net, source = AsymTrack(variant).reparameterize().eval(), "random weights"
+    return net, source + (f", slim {widths_to_text(net.slim, net.variant)}" if net.slim else "")
 
 
 def run_bench(variant: str = "tiny", frames: int = 300, checkpoint: str | None = None) -> dict:
-    net = timed_network(variant, checkpoint)
+    net, network = timed_network(variant, checkpoint)
     spec = model_spec(variant)
     rng = np.random.default_rng(0)
     template = rng.standard_normal((1, 3, spec.template_size, spec.template_size), dtype=np.float32)
@@ -113,7 +109,7 @@ def run_bench(variant: str = "tiny", frames: int = 300, checkpoint: str | None =
         template_gmacs = _gmacs(lambda: net.encode_template(tt))
     report: dict = {
         "variant": variant,
-        "network": describe_network(net, checkpoint),
+        "network": network,
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
         "frames": frames,
         "gmacs_search": round(search_gmacs, 3),

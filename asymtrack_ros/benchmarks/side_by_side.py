@@ -65,7 +65,7 @@ def _prepare(
         ex = example_inputs(net.arch)
         t_in, s_in = {k: ex[k] for k in ("template", "template_box")}, {"search": ex["search"]}
     elif family == "asymtrack":
-        net = timed_network(variant)
+        net, _ = timed_network(variant)
         spec = model_spec(variant)
         gen = torch.Generator().manual_seed(0)
         t_in = {"template": torch.randn(1, 3, spec.template_size, spec.template_size, generator=gen)}

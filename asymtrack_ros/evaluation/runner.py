@@ -134,7 +134,7 @@ def run_all(
         with ProcessPoolExecutor(workers) as pool:
             futures = [pool.submit(run, *job) for job in jobs]
             done = [f.result() for f in tqdm(futures, unit="run")]
-    return [r for result in done for r in (result if isinstance(result, list) else [result])]
+    return [r for result in done for r in result] if interleave else done
 
 
 def frame_height(seq: Sequence) -> int:

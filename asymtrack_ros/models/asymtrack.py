@@ -75,9 +75,7 @@ class Backbone(nn.Module):
     def __init__(self, variant: AsymTrackVariant, slim: SlimWidths | None = None) -> None:
         super().__init__()
         slim = slim or {}
-        unknown = sorted(set(slim) - set(expanded_blocks(variant)))
-        if unknown:
-            raise ValueError(f"no expanded block to slim at (stage, block) {unknown}")
+        check_slimmable(slim, variant)
         per_stage = [{j: w for (i, j), w in slim.items() if i == stage} for stage in range(3)]
         self.patch_embed = ConvEmbed(3, STAGE_DIMS[0], 7, 4)
         self.layers = nn.ModuleList(
@@ -93,6 +91,13 @@ def expanded_blocks(variant: AsymTrackVariant) -> list[tuple[int, int]]:
     """(stage, block) of every basic block with an expansion ratio above 1: the slimmable ones."""
     ratios = (STAGE1_RATIOS, STAGE1_RATIOS, variant.stage3_ratios)
     return [(i, j) for i, stage in enumerate(ratios) for j, r in enumerate(stage) if r > 1]
+
+
+def check_slimmable(widths: SlimWidths, variant: AsymTrackVariant) -> None:
+    """Refuses widths for a block that is not an expanded one of ``variant``."""
+    unknown = sorted(set(widths) - set(expanded_blocks(variant)))
+    if unknown:
+        raise ValueError(f"AsymTrack-{variant.name} has no expanded block to slim at (stage, block) {unknown}")
 
 
 def widths_from_text(text: str, variant: AsymTrackVariant) -> SlimWidths:

@@ -60,10 +60,10 @@ def network_from_state(
         variant = recorded or ("tiny" if _stage3_blocks(state) == 4 else None)
         if variant is None:
             raise CheckpointError(f"{origin}: records no variant; pass one of {sorted(VARIANTS)}")
-    get_variant(variant)
+    arch = get_variant(variant)
     if recorded is not None and recorded != variant:
         raise CheckpointError(f"{origin}: checkpoint is AsymTrack-{recorded}, asked for AsymTrack-{variant}")
-    net = AsymTrack(variant, any(k.startswith("score_head.") for k in state), slim_widths(state, get_variant(variant)))
+    net = AsymTrack(arch, any(k.startswith("score_head.") for k in state), slim_widths(state, arch))
     if is_deploy_form(state):
         net.reparameterize()
     load_strict(net, state, origin, f"AsymTrack-{variant}", "; is it another variant?")

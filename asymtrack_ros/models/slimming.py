@@ -21,7 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .asymtrack import AsymTrack, SlimWidths, expanded_blocks
+from .asymtrack import AsymTrack, SlimWidths, check_slimmable
 from .asymtrack_blocks import HW, BasicBlock, ModulationMlp
 
 RIDGE = 1e-4  # of the mean activation energy: keeps the refit stable for rarely active units
@@ -105,10 +105,7 @@ def slim(
     ``refit=False`` keeps the kept units' fc2 columns: the plain cut, what the refit is
     measured against.
     """
-    allowed = set(expanded_blocks(net.variant))
-    for where in widths:
-        if where not in allowed:
-            raise ValueError(f"AsymTrack-{net.variant.name} has no expanded block at (stage, block) {where}")
+    check_slimmable(widths, net.variant)
     if not pairs:
         raise ValueError("slimming needs at least one batch of crops")
     student = copy.deepcopy(net).eval()

@@ -106,8 +106,8 @@ def slim_text_of(path: str | Path, variant: str) -> str:
     """The slimmed blocks of an AsymTrack file as ``model.slim`` takes them ("" for none):
     a fine-tune from a slim file trains the slim network.
     """
-    state = state_dict_of(read_checkpoint(path), Path(path))
-    return widths_to_text(slim_widths(state, get_variant(variant)), get_variant(variant))
+    state, arch = state_dict_of(read_checkpoint(path), Path(path)), get_variant(variant)
+    return widths_to_text(slim_widths(state, arch), arch)
 
 
 class AsymTrackObjective:

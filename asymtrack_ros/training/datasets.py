@@ -29,6 +29,7 @@ import numpy as np
 
 from ..files.sequences import IMAGE_SUFFIXES, read_boxes, read_name_list
 from ..sampling.geometry import crop_patch
+from ..sampling.pairs import Augment, CropSizes, PairDataset
 
 log = logging.getLogger(__name__)
 
@@ -414,3 +415,21 @@ def build_source(spec: dict) -> Source:
         return reader(**options)
     except TypeError as err:  # an option the reader does not take
         raise ValueError(f"data source {kind!r}: {err}") from None
+
+
+def config_pairs(cfg: dict, sizes: CropSizes, length: int, seed: int, negatives: bool = False) -> PairDataset:
+    """The pairs a training config draws (its data sources, weights, augmentation and gap);
+    ``negatives``: with its shares of negative and hidden-target crops.
+    """
+    data = cfg["data"]
+    return PairDataset(
+        [build_source(s) for s in data["sources"]],
+        [float(s.get("weight", 1.0)) for s in data["sources"]],
+        sizes,
+        Augment(**cfg["augment"]),
+        max_gap=data["max_gap"],
+        neg_prob=data["neg_prob"] if negatives else 0.0,
+        seed=seed,
+        length=length,
+        hidden_prob=data["hidden_prob"] if negatives else 0.0,
+    )

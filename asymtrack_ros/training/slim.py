@@ -12,9 +12,9 @@ import torch
 from ..models.asymtrack import AsymTrack, widths_from_text
 from ..models.checkpoint import load_checkpoint
 from ..models.slimming import refit_error, slim
-from ..sampling.pairs import Augment, PairDataset, collate, to_input
+from ..sampling.pairs import collate, to_input
 from .config import load_config
-from .datasets import build_source
+from .datasets import config_pairs
 
 BATCH = 8
 
@@ -23,13 +23,7 @@ def crop_batches(config: str | Path, net: AsymTrack, pairs: int, seed: int) -> l
     """Normalised (template, search) batches of ``pairs`` pairs drawn as the training
     config draws them (its data sources, weights and augmentation).
     """
-    cfg = load_config(config)
-    data = cfg["data"]
-    sources = [build_source(s) for s in data["sources"]]
-    weights = [float(s.get("weight", 1.0)) for s in data["sources"]]
-    dataset = PairDataset(
-        sources, weights, net.variant, Augment(**cfg["augment"]), max_gap=data["max_gap"], seed=seed, length=pairs
-    )
+    dataset = config_pairs(load_config(config), net.variant, pairs, seed)
     batches = []
     for start in range(0, pairs, BATCH):
         items = collate([dataset[i] for i in range(start, min(pairs, start + BATCH))])

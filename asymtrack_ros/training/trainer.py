@@ -29,9 +29,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..models.safe_pickle import CheckpointError, read_checkpoint
-from ..sampling.pairs import Augment, PairDataset, PairSampler, collate
+from ..sampling.pairs import PairSampler, collate
 from .asymtrack_objective import AsymTrackObjective, slim_text_of
-from .datasets import build_source
+from .datasets import config_pairs
 from .seat_objective import SeatObjective
 from .teacher import FeatureDistillation, load_teacher
 
@@ -161,18 +161,8 @@ class Trainer:
         self.objective = OBJECTIVES[cfg["model"]["family"]](cfg, self.device, self.distill)
         self.net = self.objective.net
         data, o = cfg["data"], cfg["optim"]
-        sources = [build_source(s) for s in data["sources"]]
-        weights = [float(s.get("weight", 1.0)) for s in data["sources"]]
-        self.dataset = PairDataset(
-            sources,
-            weights,
-            self.objective.crop_sizes,
-            Augment(**cfg["augment"]),
-            max_gap=data["max_gap"],
-            neg_prob=data["neg_prob"] if self.objective.uses_negatives else 0.0,
-            seed=cfg["seed"],
-            length=data["samples_per_epoch"],
-            hidden_prob=data["hidden_prob"] if self.objective.uses_negatives else 0.0,
+        self.dataset = config_pairs(
+            cfg, self.objective.crop_sizes, data["samples_per_epoch"], cfg["seed"], self.objective.uses_negatives
         )
         self.batch = o["batch_size"]
         self.iters_per_epoch = data["samples_per_epoch"] // (self.batch * self.world)
